@@ -1,0 +1,78 @@
+# DEKR, HRNet-W32, input 512x512: the peer of
+# logocap_hrnet-w32_4xb12-140e_coco-512x512.py for side-by-side comparison
+# (tools/compare_with_dekr.py, tools/benchmark_inference.py).
+#
+# MMPose's DEKR recipe (inherited through mmpose::) with what differs from
+# LOGO-CAP's recipe aligned, so the comparison is fair:
+# - rescore net removed (LOGO-CAP has none; its weights are COCO-trained and
+#   downloaded), as in the paper's "DEKR, no rescoring" rows;
+# - same data: 12 images per GPU, the same augmentation (uniform scale
+#   U(0.75, 1.5), rotation +-30, shift 0.2, flip 0.5);
+# - same schedule: Adam 1e-3, 140 epochs, x0.1 at 90/120, no warm-up;
+# - same test input: BottomupResize(size_factor=64), flip test on.
+# Backbone (ImageNet HRNet-W32) and neck are DEKR's, identical to LOGO-CAP's.
+_base_ = ['mmpose::body_2d_keypoint/dekr/coco/'
+          'dekr_hrnet-w32_8xb10-140e_coco-512x512.py']
+
+custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
+
+param_scheduler = [
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=140,
+        milestones=[90, 120],
+        gamma=0.1,
+        by_epoch=True)
+]
+auto_scale_lr = dict(base_batch_size=48)
+
+codec = dict(
+    type='SPR',
+    input_size=(512, 512),
+    heatmap_size=(128, 128),
+    sigma=(4, 2),
+    minimal_diagonal_length=32**0.5,
+    generate_keypoint_heatmaps=True,
+    decode_max_instances=30)
+
+model = dict(
+    head=dict(decoder=codec, rescore_cfg=None),
+    test_cfg=dict(flip_test=True))
+find_unused_parameters = False
+
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupRandomAffine',
+        input_size=codec['input_size'],
+        shift_factor=0.2,
+        scale_factor=(0.75, 1.5),
+        scale_type='short',
+        rotate_factor=30,
+        distribution='uniform'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='BottomupGetHeatmapMask'),
+    dict(type='PackPoseInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupResize',
+        input_size=codec['input_size'],
+        size_factor=64,
+        resize_mode='expand'),
+    dict(
+        type='PackPoseInputs',
+        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
+                   'img_shape', 'input_size', 'input_center', 'input_scale',
+                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
+                   'skeleton_links'))
+]
+
+train_dataloader = dict(
+    batch_size=12, num_workers=4, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=2, dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,3 @@
+from .logocap_label import LOGOCAPLabel
+
+__all__ = ['LOGOCAPLabel']

@@ -1,0 +1,289 @@
+"""The LOGO-CAP codec: center-offset targets and initial-pose decoding.
+
+Coordinate convention (used everywhere in this package): heatmap cell ``i``
+covers input pixels ``[s*i, s*(i+1))`` and its centre sits at input pixel
+``s*i + (s-1)/2`` (``s`` = stride = input size / heatmap size). An input
+coordinate ``x`` therefore maps to the heatmap coordinate ``(x + 0.5)/s - 0.5``.
+Under this convention a horizontal flip of the image is an exact flip of the
+heatmap array, and bilinear upsampling with ``align_corners=False`` is exact.
+(The authors put heatmap pixel ``i`` at input ``4i`` but upsample with
+``align_corners=False``, a 1.5 px inconsistency; see the reference notes.)
+
+Displacements follow MMPose's convention (keypoint minus cell, in heatmap
+units), the opposite sign of the authors' ``center - keypoint``.
+"""
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mmpose.codecs.base import BaseKeypointCodec
+from mmpose.codecs.utils import batch_heatmap_nms
+from mmpose.registry import KEYPOINT_CODECS
+
+
+def _gaussians_1d(centres: np.ndarray, size: int, sigma: float,
+                  radius: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Separable truncated Gaussians. centres (...,) -> values, inside (..., size)."""
+    grid = np.arange(size, dtype=np.float32)
+    delta = grid - centres[..., None]
+    inside = np.abs(delta) <= radius
+    values = np.exp(-delta**2 / (2 * sigma**2)) * inside
+    return values.astype(np.float32), inside
+
+
+@KEYPOINT_CODECS.register_module()
+class LOGOCAPLabel(BaseKeypointCodec):
+    """Center-offset targets of LOGO-CAP and their decoding.
+
+    Encoding (N persons, K keypoints, heatmap size H x W):
+        - ``heatmaps`` (K+1, H, W): Gaussians (``sigma``) at the keypoints and
+          (``center_sigma``) at each person centre, which is the mean of the
+          visible keypoints; channel K is the centre. Combined by max.
+        - ``heatmap_weights`` (1, H, W): 1 inside every Gaussian's 3-sigma
+          square, ``background_weight`` elsewhere.
+        - ``displacements`` (2K, H, W): keypoint minus cell over a
+          ``2*offset_radius`` square window at each centre; channel 2k is x.
+        - ``displacement_weights`` (2K, H, W): ``1/sqrt(area)`` for visible
+          keypoints; overlapping windows go to the smaller person.
+        - ``instance_keypoints`` (N, K, 2), ``instance_keypoints_visible``
+          (N, K), ``instance_areas`` (N,): ground truth in input space for the
+          on-the-fly OKS matching of the head.
+        Persons with ``area < min_center_area`` get no centre and no offsets
+        but keep their keypoint heatmaps and stay OKS ground truth. Keypoints
+        outside the input are treated as invisible.
+
+    Args:
+        input_size (tuple): network input (w, h).
+        heatmap_size (tuple): output map (w, h).
+        sigma (float): keypoint Gaussian sigma, in heatmap cells.
+        center_sigma (float): centre Gaussian sigma, in heatmap cells.
+        min_center_area (float): smallest area (input pixels^2) with a centre.
+        offset_radius (int): half side of the offset window, in cells.
+        background_weight (float): heatmap weight outside the Gaussians.
+        decode_max_instances (int): number of centre proposals (top N).
+        decode_thr (float): minimum centre score (the top one is always kept).
+        decode_nms_kernel (int): max-pool size of the centre NMS.
+        refine_sigma (float): sigma (input pixels) of the on-the-fly Gaussian
+            targets over the global KEM windows, see :meth:`window_targets`.
+    """
+
+    auxiliary_encode_keys = {'area'}
+    field_mapping_table = dict(
+        heatmaps='heatmaps',
+        heatmap_weights='heatmap_weights',
+        heatmap_mask='heatmap_mask',
+        displacements='displacements',
+        displacement_weights='displacement_weights')
+    label_mapping_table = dict(
+        instance_keypoints='instance_keypoints',
+        instance_keypoints_visible='instance_keypoints_visible',
+        instance_areas='instance_areas')
+
+    def __init__(self,
+                 input_size: Tuple[int, int],
+                 heatmap_size: Tuple[int, int],
+                 sigma: float = 2.0,
+                 center_sigma: float = 4.0,
+                 min_center_area: float = 32**2,
+                 offset_radius: int = 4,
+                 background_weight: float = 0.1,
+                 decode_max_instances: int = 30,
+                 decode_thr: float = 0.01,
+                 decode_nms_kernel: int = 3,
+                 refine_sigma: float = 4.0):
+        super().__init__()
+        strides = np.asarray(input_size, np.float32) / np.asarray(
+            heatmap_size, np.float32)
+        if strides[0] != strides[1] or strides[0] < 1:
+            raise ValueError('input_size / heatmap_size must be one stride '
+                             f'>= 1 on both axes, got {input_size} and '
+                             f'{heatmap_size}')
+        if decode_nms_kernel % 2 != 1:
+            raise ValueError('decode_nms_kernel must be odd, got '
+                             f'{decode_nms_kernel}')
+        self.input_size = tuple(input_size)
+        self.heatmap_size = tuple(heatmap_size)
+        self.stride = float(strides[0])
+        self.sigma = sigma
+        self.center_sigma = center_sigma
+        self.min_center_area = min_center_area
+        self.offset_radius = offset_radius
+        self.background_weight = background_weight
+        self.decode_max_instances = decode_max_instances
+        self.decode_thr = decode_thr
+        self.decode_nms_kernel = decode_nms_kernel
+        self.refine_sigma = refine_sigma
+
+    # ------------------------------------------------------------------ encode
+    def to_heatmap(self, xy):
+        """Input pixels -> heatmap coordinates (numpy or tensor)."""
+        return (xy + 0.5) / self.stride - 0.5
+
+    def to_input(self, uv):
+        """Heatmap coordinates -> input pixels (numpy or tensor)."""
+        return (uv + 0.5) * self.stride - 0.5
+
+    def encode(self,
+               keypoints: np.ndarray,
+               keypoints_visible: Optional[np.ndarray] = None,
+               area: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
+        """Encode input-space keypoints (N, K, 2) into the targets above."""
+        keypoints = np.asarray(keypoints, np.float32)
+        if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
+            raise ValueError('keypoints must have shape (N, K, 2), got '
+                             f'{keypoints.shape}')
+        N, K, _ = keypoints.shape
+        if keypoints_visible is None:
+            keypoints_visible = np.ones((N, K), np.float32)
+        keypoints_visible = np.asarray(keypoints_visible, np.float32)
+        if area is None:  # fall back to the keypoint box
+            span = keypoints.max(1) - keypoints.min(1) if K else np.zeros(
+                (N, 2))
+            area = span[:, 0] * span[:, 1]
+        area = np.asarray(area, np.float32).reshape(N)
+        W, H = self.heatmap_size
+        in_w, in_h = self.input_size
+        inside = ((keypoints[..., 0] >= 0) & (keypoints[..., 0] < in_w) &
+                  (keypoints[..., 1] >= 0) & (keypoints[..., 1] < in_h))
+        visible = (keypoints_visible > 0) & inside  # (N, K)
+
+        uv = self.to_heatmap(keypoints)  # (N, K, 2)
+        n_vis = visible.sum(1)
+        centers = (uv * visible[..., None]).sum(1) / np.maximum(n_vis, 1)[:,
+                                                                         None]
+        has_center = (n_vis > 0) & (area >= self.min_center_area)
+
+        # keypoint heatmaps, max over persons: (N, K, H, W) -> (K, H, W)
+        r_k, r_c = 3 * self.sigma, 3 * self.center_sigma
+        gx, wx = _gaussians_1d(uv[..., 0], W, self.sigma, r_k)
+        gy, wy = _gaussians_1d(uv[..., 1], H, self.sigma, r_k)
+        vis = visible[..., None, None]
+        kpt_maps = gy[..., :, None] * gx[..., None, :] * vis
+        kpt_windows = wy[..., :, None] & wx[..., None, :] & vis
+        cgx, cwx = _gaussians_1d(centers[:, 0], W, self.center_sigma, r_c)
+        cgy, cwy = _gaussians_1d(centers[:, 1], H, self.center_sigma, r_c)
+        cvis = has_center[:, None, None]
+        ctr_maps = cgy[:, :, None] * cgx[:, None, :] * cvis
+        ctr_windows = cwy[:, :, None] & cwx[:, None, :] & cvis
+
+        heatmaps = np.zeros((K + 1, H, W), np.float32)
+        windows = np.zeros((H, W), bool)
+        if N:
+            heatmaps[:K] = kpt_maps.max(0)
+            heatmaps[K] = ctr_maps.max(0)
+            windows = kpt_windows.any((0, 1)) | ctr_windows.any(0)
+        heatmap_weights = np.where(windows, 1.0, self.background_weight)
+        heatmap_weights = heatmap_weights[None].astype(np.float32)
+
+        displacements, displacement_weights = self._encode_offsets(
+            uv, visible, centers, has_center, area)
+        return dict(
+            heatmaps=heatmaps,
+            heatmap_weights=heatmap_weights,
+            displacements=displacements,
+            displacement_weights=displacement_weights,
+            instance_keypoints=keypoints,
+            instance_keypoints_visible=visible.astype(np.float32),
+            instance_areas=area)
+
+    def _encode_offsets(self, uv, visible, centers, has_center, area):
+        """Offset targets over the windows at the centres; smaller wins."""
+        N, K, _ = uv.shape
+        W, H = self.heatmap_size
+        r = self.offset_radius
+        start = np.floor(centers).astype(np.int64) - r  # (N, 2)
+        xs, ys = np.arange(W), np.arange(H)
+        in_x = (xs >= start[:, :1]) & (xs < start[:, :1] + 2 * r)  # (N, W)
+        in_y = (ys >= start[:, 1:]) & (ys < start[:, 1:] + 2 * r)  # (N, H)
+        cover = in_y[:, :, None] & in_x[:, None, :] & has_center[:, None,
+                                                                 None]
+        displacements = np.zeros((K, 2, H, W), np.float32)
+        weights = np.zeros((K, 2, H, W), np.float32)
+        if N == 0 or not cover.any():
+            return displacements.reshape(2 * K, H, W), weights.reshape(
+                2 * K, H, W)
+        owner = np.where(cover, area[:, None, None], np.inf).argmin(0)
+        covered = cover.any(0)  # (H, W)
+        own_uv = uv[owner]  # (H, W, K, 2)
+        grid = np.stack(np.meshgrid(xs, ys), -1).astype(np.float32)
+        disp = own_uv - grid[:, :, None, :]  # (H, W, K, 2)
+        w = (visible[owner] * covered[..., None]) / np.sqrt(
+            np.maximum(area[owner], 1.0))[..., None]  # (H, W, K)
+        displacements = disp.transpose(2, 3, 0, 1) * covered
+        weights = np.broadcast_to(w.transpose(2, 0, 1)[:, None], weights.shape)
+        return (np.ascontiguousarray(displacements.reshape(2 * K, H, W),
+                                     np.float32),
+                np.ascontiguousarray(weights.reshape(2 * K, H, W),
+                                     np.float32))
+
+    def window_targets(self, window_centers: Tensor, gt_keypoints: Tensor,
+                       window_size: int) -> Tensor:
+        """On-the-fly Gaussian targets over the global KEM windows.
+
+        Args:
+            window_centers (Tensor): (M, K, 2) window centres, input pixels.
+            gt_keypoints (Tensor): (M, K, 2) matched ground truth, input px.
+            window_size (int): side a of the window (one input pixel a step).
+
+        Returns:
+            Tensor: (M, K, a, a) with exp(-|p - g|^2 / (2 refine_sigma^2)).
+        """
+        steps = torch.arange(window_size, dtype=window_centers.dtype,
+                             device=window_centers.device)
+        steps = steps - (window_size - 1) / 2
+        delta = window_centers - gt_keypoints  # (M, K, 2)
+        dx = delta[..., 0:1] + steps  # (M, K, a)
+        dy = delta[..., 1:2] + steps
+        s2 = 2 * self.refine_sigma**2
+        return torch.exp(-dy[..., :, None]**2 / s2) * torch.exp(
+            -dx[..., None, :]**2 / s2)
+
+    # ------------------------------------------------------------------ decode
+    def decode_batch(self,
+                     heatmaps: Tensor,
+                     displacements: Tensor,
+                     max_instances: Optional[int] = None,
+                     thr: Optional[float] = None
+                     ) -> Tuple[Tensor, Tensor, Tensor]:
+        """Initial poses from centre peaks and offsets, for a whole batch.
+
+        Args:
+            heatmaps (Tensor): (B, K+1, H, W), the centre in channel K.
+            displacements (Tensor): (B, 2K, H, W) in heatmap units.
+            max_instances (int, optional): N proposals per image.
+            thr (float, optional): minimum centre score.
+
+        Returns:
+            tuple: ``keypoints`` (B, N, K, 2) in input pixels,
+            ``center_scores`` (B, N) sorted descending, and ``valid`` (B, N),
+            True for the centres above ``thr`` and always for the first one
+            (a prefix of each row).
+        """
+        B, C, H, W = heatmaps.shape
+        K = C - 1
+        N = min(max_instances or self.decode_max_instances, H * W)
+        thr = self.decode_thr if thr is None else thr
+        centers = batch_heatmap_nms(heatmaps[:, K:].clamp(min=0),
+                                    self.decode_nms_kernel)
+        scores, index = centers.flatten(1).topk(N, dim=1)  # (B, N)
+        disp = displacements.reshape(B, K * 2, H * W)
+        disp = disp.gather(2, index[:, None].expand(B, K * 2, N))
+        disp = disp.reshape(B, K, 2, N).permute(0, 3, 1, 2)  # (B, N, K, 2)
+        cells = torch.stack((index % W, index // W), -1).to(disp)
+        keypoints = self.to_input(cells[:, :, None] + disp)
+        valid = scores >= thr
+        valid[:, 0] = True
+        return keypoints, scores, valid
+
+    def decode(self, heatmaps, displacements):
+        """Decode one sample: (K+1, H, W), (2K, H, W) -> keypoints (N, K, 2)
+        in input pixels and scores (N, K), the centre score repeated."""
+        heatmaps = torch.as_tensor(heatmaps)[None]
+        displacements = torch.as_tensor(displacements)[None]
+        keypoints, scores, valid = self.decode_batch(heatmaps, displacements)
+        keep = valid[0] & (scores[0] > 0)
+        keypoints = keypoints[0][keep]
+        scores = scores[0][keep, None].expand(-1, keypoints.shape[1])
+        return keypoints.cpu().numpy(), scores.cpu().numpy()

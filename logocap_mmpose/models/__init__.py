@@ -1,0 +1,10 @@
+from .adaptation import contextual_adaptation, top2_decode
+from .attentive_norm import AttentiveNorm2d
+from .heads import LOGOCAPHead
+from .losses import OKSKernelLoss, oks_kernel_targets
+from .message_passing import ConvMessagePassing
+
+__all__ = [
+    'AttentiveNorm2d', 'ConvMessagePassing', 'LOGOCAPHead', 'OKSKernelLoss',
+    'contextual_adaptation', 'oks_kernel_targets', 'top2_decode'
+]

@@ -1,0 +1,3 @@
+from .logocap_head import LOGOCAPHead
+
+__all__ = ['LOGOCAPHead']

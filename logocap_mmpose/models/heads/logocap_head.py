@@ -1,0 +1,416 @@
+"""LOGOCAPHead: wires the LOGO-CAP stages (see ``models/kem.py`` for the
+KEM / KAM / CMP vocabulary).
+
+feats -> heatmaps (K keypoints + centre), offsets, embedding
+      -> initial poses (codec: centre NMS + offsets)
+      -> local KEMs -> embedding features -> CMP -> KAMs
+      -> global KEMs (heatmap windows, Gaussian reweighing)
+      -> contextual adaptation (KAMs as dynamic kernels) -> top-2 decoding.
+The head only orchestrates; each stage is a function or module of its own.
+Shapes: B images, N proposals per image, M = B*N, K keypoints.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.structures import InstanceData, PixelData
+from torch import Tensor
+from torch.profiler import record_function
+
+from mmpose.datasets.datasets.utils import parse_pose_metainfo
+from mmpose.evaluation.functional.nms import nearby_joints_nms
+from mmpose.models.heads.base_head import BaseHead
+from mmpose.models.utils.tta import flip_heatmaps
+from mmpose.registry import KEYPOINT_CODECS, MODELS
+from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
+from ..adaptation import contextual_adaptation, top2_decode
+from ..attentive_norm import AttentiveNorm2d
+from ..kem import (gaussian_window, keypoint_scales, local_kem_offsets,
+                   local_kem_poses, sample_global_kems, sample_local_kems,
+                   sample_points)
+from ..losses import oks_kernel_targets
+from ..message_passing import ConvMessagePassing
+
+MODES = ('full', 'baseline', 'kems_only', 'kams_only')
+
+
+def _conv_bn_relu(in_channels: int, out_channels: int) -> List[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True)
+    ]
+
+
+@MODELS.register_module()
+class LOGOCAPHead(BaseHead):
+    """The LOGO-CAP head.
+
+    Args:
+        in_channels (int): channels of the stride-4 feature map.
+        num_keypoints (int): K.
+        keypoint_sigmas (Sequence[float], optional): per-keypoint OKS sigmas.
+        metainfo (dict, optional): dataset meta (e.g. ``dict(from_file=
+            'configs/_base_/datasets/coco.py')``) to read ``sigmas`` from when
+            ``keypoint_sigmas`` is not given.
+        heatmap_channels / offset_channels / embedding_channels (int): widths
+            of the three 1x1 conv branches (heatmap, offset, embedding).
+        cmp_channels (Sequence[int]): widths of the CMP blocks.
+        num_mixtures (int): Attentive Norm mixtures.
+        attentive_norm (bool): use Attentive Norm in CMP (else BatchNorm).
+        local_kem_size (int): S, local KEM side.
+        local_kem_extent (float): half range of the unscaled local grid, px.
+        global_kem_size (int): a, global KEM side.
+        reweigh_sigma (float, optional): sigma of the reweighing Gaussian;
+            ``(a - 1) / 6`` when None (the 3-sigma rule).
+        top2_lambda (float): weight of the best cell in the top-2 decoding.
+        num_proposals (int): proposals per image during training.
+        oks_threshold (float): OKS gate of the refinement losses.
+        inject_gt_proposals (bool): during training, also add proposals
+            decoded at the ground-truth centre cells.
+        heatmap_loss / offset_loss / kam_loss / refine_loss (dict): losses.
+        decoder (dict): the :class:`LOGOCAPLabel` codec config.
+        init_cfg (dict, optional): initialisation config.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_keypoints: int = 17,
+                 keypoint_sigmas: Optional[Sequence[float]] = None,
+                 metainfo: Optional[dict] = None,
+                 heatmap_channels: int = 32,
+                 offset_channels: int = 256,
+                 embedding_channels: int = 64,
+                 cmp_channels: Sequence[int] = (512, 256, 128),
+                 num_mixtures: int = 20,
+                 attentive_norm: bool = True,
+                 local_kem_size: int = 11,
+                 local_kem_extent: float = 5.0,
+                 global_kem_size: int = 97,
+                 reweigh_sigma: Optional[float] = None,
+                 top2_lambda: float = 0.75,
+                 num_proposals: int = 30,
+                 oks_threshold: float = 0.5,
+                 inject_gt_proposals: bool = False,
+                 heatmap_loss: ConfigType = dict(type='KeypointMSELoss'),
+                 offset_loss: ConfigType = dict(
+                     type='SoftWeightSmoothL1Loss',
+                     use_target_weight=True,
+                     supervise_empty=False,
+                     beta=1 / 9,
+                     loss_weight=0.01),
+                 kam_loss: ConfigType = dict(
+                     type='OKSKernelLoss', loss_weight=0.01),
+                 refine_loss: ConfigType = dict(
+                     type='KeypointMSELoss', use_target_weight=True),
+                 decoder: OptConfigType = None,
+                 init_cfg: OptConfigType = None):
+        if init_cfg is None:
+            init_cfg = [
+                dict(type='Normal', layer=['Conv2d'], std=0.001, bias=0),
+                dict(type='Constant', layer='BatchNorm2d', val=1)
+            ]
+        super().__init__(init_cfg)
+        K = num_keypoints
+        self.num_keypoints = K
+        self.in_channels = in_channels
+        sigmas = self._resolve_sigmas(keypoint_sigmas, metainfo, K)
+        self.register_buffer('sigmas', torch.as_tensor(sigmas).float(),
+                             persistent=False)
+        self.register_buffer(
+            'kem_offsets',
+            local_kem_offsets(keypoint_scales(sigmas), local_kem_size,
+                              local_kem_extent),
+            persistent=False)
+        self.local_kem_size = local_kem_size
+        self.global_kem_size = global_kem_size
+        self.reweigh_sigma = reweigh_sigma or (global_kem_size - 1) / 6
+        self.top2_lambda = top2_lambda
+        self.num_proposals = num_proposals
+        self.oks_threshold = oks_threshold
+        self.inject_gt_proposals = inject_gt_proposals
+
+        self.heatmap_layers = nn.Sequential(
+            *_conv_bn_relu(in_channels, heatmap_channels),
+            nn.Conv2d(heatmap_channels, K + 1, 1))
+        self.offset_layers = nn.Sequential(
+            *_conv_bn_relu(in_channels, offset_channels),
+            nn.Conv2d(offset_channels, 2 * K, 1))
+        self.embedding_layers = nn.Sequential(
+            *_conv_bn_relu(in_channels, embedding_channels))
+        self.cmp = ConvMessagePassing(K * embedding_channels, K, cmp_channels,
+                                      num_mixtures, attentive_norm)
+
+        self.heatmap_loss = MODELS.build(heatmap_loss)
+        self.offset_loss = MODELS.build(offset_loss)
+        self.kam_loss = MODELS.build(kam_loss)
+        self.refine_loss = MODELS.build(refine_loss)
+        self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+
+    @staticmethod
+    def _resolve_sigmas(keypoint_sigmas, metainfo, num_keypoints):
+        if keypoint_sigmas is None:
+            if metainfo is None:
+                raise ValueError('LOGOCAPHead needs keypoint sigmas: set '
+                                 '`keypoint_sigmas` or `metainfo` (e.g. '
+                                 "dict(from_file='configs/_base_/datasets/"
+                                 "coco.py'))")
+            keypoint_sigmas = parse_pose_metainfo(dict(metainfo))['sigmas']
+        sigmas = np.asarray(keypoint_sigmas, np.float32).reshape(-1)
+        if len(sigmas) != num_keypoints:
+            raise ValueError(f'LOGOCAPHead has num_keypoints={num_keypoints} '
+                             f'but {len(sigmas)} keypoint sigmas were given; '
+                             'the dataset meta and the head disagree')
+        return sigmas
+
+    def init_weights(self):
+        super().init_weights()
+        for m in self.modules():  # nested below the Normal conv init
+            if isinstance(m, AttentiveNorm2d):
+                m.init_weights()
+
+    @property
+    def stride(self) -> float:
+        if self.decoder is None:
+            raise RuntimeError('LOGOCAPHead needs `decoder` (a LOGOCAPLabel '
+                               'config) to decode and to compute losses')
+        return self.decoder.stride
+
+    # ---------------------------------------------------------------- forward
+    def forward(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+        """Dense outputs from the last (stride-4) feature map.
+
+        Returns:
+            tuple: heatmaps (B, K+1, h, w) (centre last), displacements
+            (B, 2K, h, w) and embedding (B, C, h, w).
+        """
+        x = feats[-1]
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'LOGOCAPHead expects {self.in_channels} input '
+                             f'channels, got {x.shape[1]}')
+        return (self.heatmap_layers(x), self.offset_layers(x),
+                self.embedding_layers(x))
+
+    def kams(self, embedding: Tensor, initial: Tensor) -> Tensor:
+        """Local KEMs -> features -> CMP: (B, N, K, 2) -> (B, N, K, S, S)."""
+        B, N, K, _ = initial.shape
+        S = self.local_kem_size
+        with record_function('logocap/local_kem'):
+            poses = local_kem_poses(initial, self.kem_offsets)
+            local = sample_local_kems(embedding, poses, self.stride)
+        with record_function('logocap/kam'):
+            kams = self.cmp(local.reshape(B * N, -1, S, S))
+        return kams.reshape(B, N, K, S, S)
+
+    def global_kems(self, keypoint_heatmaps: Tensor,
+                    initial: Tensor) -> Tensor:
+        """Reweighed heatmap windows: (B, N, K, 2) -> (B, N, K, a, a)."""
+        a = self.global_kem_size
+        windows = sample_global_kems(keypoint_heatmaps, initial, a,
+                                     self.stride)
+        return windows * gaussian_window(a, self.reweigh_sigma,
+                                         windows.dtype, windows.device)
+
+    def adapt(self, global_kems: Tensor, kams: Tensor) -> Tensor:
+        """Contextual adaptation over flattened proposals (B, N, ...)."""
+        out = contextual_adaptation(global_kems.flatten(0, 1),
+                                    kams.flatten(0, 1))
+        return out.reshape(global_kems.shape)
+
+    # ------------------------------------------------------------------- loss
+    def loss(self,
+             feats: Tuple[Tensor],
+             batch_data_samples: OptSampleList,
+             train_cfg: ConfigType = {}) -> dict:
+        """Heatmap, offset, OKS kernel and refined-heatmap losses."""
+        heatmaps, displacements, embedding = self.forward(feats)
+        K = self.num_keypoints
+        fields = [d.gt_fields for d in batch_data_samples]
+        gt_heatmaps = torch.stack([f.heatmaps for f in fields])
+        weights = torch.stack([f.heatmap_weights for f in fields])
+        if 'heatmap_mask' in fields[0]:
+            weights = weights * torch.stack([f.heatmap_mask for f in fields])
+        gt_disp = torch.stack([f.displacements for f in fields])
+        disp_weights = torch.stack([f.displacement_weights for f in fields])
+        losses = dict(
+            loss_heatmap=self.heatmap_loss(heatmaps, gt_heatmaps,
+                                           mask=weights),
+            loss_offset=self.offset_loss(displacements, gt_disp,
+                                         disp_weights))
+
+        gt_kpts, gt_vis, gt_areas = self._padded_instances(
+            batch_data_samples, heatmaps)
+        with torch.no_grad():
+            initial, _, _ = self.decoder.decode_batch(
+                heatmaps.detach(), displacements.detach(),
+                self.num_proposals, thr=float('-inf'))
+            if self.inject_gt_proposals:
+                initial = torch.cat((initial, self._gt_center_proposals(
+                    displacements.detach(), gt_kpts, gt_vis)), dim=1)
+            targets = oks_kernel_targets(
+                local_kem_poses(initial, self.kem_offsets), gt_kpts, gt_vis,
+                gt_areas, self.sigmas, self.oks_threshold)
+        kams = self.kams(embedding, initial)
+        B, N, _, S, _ = kams.shape
+        w = targets['weights'].reshape(B * N, K)
+        losses['loss_kam'] = self.kam_loss(
+            kams.reshape(B * N, K, S, S),
+            targets['oks'].reshape(B * N, K, S, S), w)
+        refined = self.adapt(self.global_kems(heatmaps[:, :K], initial), kams)
+        with torch.no_grad():
+            refine_targets = self.decoder.window_targets(
+                initial.flatten(0, 1),
+                targets['matched_keypoints'].flatten(0, 1),
+                self.global_kem_size)
+        losses['loss_refine'] = self.refine_loss(
+            refined.flatten(0, 1), refine_targets, w)
+        gate = targets['gate'].float()
+        losses['oks_gate_ratio'] = gate.mean()
+        losses['oks_gated_mean'] = (targets['best_oks'] * gate).sum() / \
+            gate.sum().clamp(min=1)
+        return losses
+
+    @staticmethod
+    def _padded_instances(batch_data_samples, ref: Tensor):
+        """GT of the batch padded to G persons: (B, G, K, 2), (B, G, K),
+        (B, G); padding persons have no visible keypoint."""
+        labels = [d.gt_instance_labels for d in batch_data_samples]
+        G = max(len(lb.instance_areas) for lb in labels)
+        B, K = len(labels), ref.shape[1] - 1
+        kpts = ref.new_zeros(B, G, K, 2)
+        vis = ref.new_zeros(B, G, K)
+        areas = ref.new_ones(B, G)
+        for b, lb in enumerate(labels):  # one copy per image, not per person
+            n = len(lb.instance_areas)
+            kpts[b, :n] = lb.instance_keypoints.to(ref)
+            vis[b, :n] = lb.instance_keypoints_visible.to(ref)
+            areas[b, :n] = lb.instance_areas.to(ref)
+        return kpts, vis, areas
+
+    def _gt_center_proposals(self, displacements: Tensor, gt_kpts: Tensor,
+                             gt_vis: Tensor) -> Tensor:
+        """Initial poses decoded at the GT centre cells: (B, G, K, 2)."""
+        B, _, h, w = displacements.shape
+        K = self.num_keypoints
+        n_vis = gt_vis.sum(-1, keepdim=True).clamp(min=1)
+        centers = (gt_kpts * gt_vis[..., None]).sum(2) / n_vis
+        cells = self.decoder.to_heatmap(centers).round().long()
+        cells[..., 0].clamp_(0, w - 1)
+        cells[..., 1].clamp_(0, h - 1)
+        index = cells[..., 1] * w + cells[..., 0]  # (B, G)
+        G = index.shape[1]
+        disp = displacements.reshape(B, 2 * K, h * w).gather(
+            2, index[:, None].expand(B, 2 * K, G))
+        disp = disp.reshape(B, K, 2, G).permute(0, 3, 1, 2)
+        return self.decoder.to_input(cells[:, :, None].to(disp) + disp)
+
+    # ---------------------------------------------------------------- predict
+    def predict(self,
+                feats,
+                batch_data_samples: OptSampleList,
+                test_cfg: ConfigType = {}):
+        """Poses in input space (numpy), one ``InstanceData`` per image.
+
+        ``test_cfg``: ``flip_test`` (feats are then [orig, flipped]), ``mode``
+        (one of 'full', 'baseline', 'kems_only', 'kams_only'),
+        ``max_proposals``, ``nms_dist_thr``, ``nms_joints_thr``,
+        ``max_num_people``, ``output_heatmaps``.
+        """
+        mode = test_cfg.get('mode', 'full')
+        if mode not in MODES:
+            raise ValueError(f'test_cfg.mode must be one of {MODES}, got '
+                             f'{mode!r}')
+        K = self.num_keypoints
+        if test_cfg.get('flip_test', False):
+            if not (isinstance(feats, list) and len(feats) == 2):
+                raise ValueError('flip_test expects feats as [orig, flipped]')
+            flip_indices = batch_data_samples[0].metainfo['flip_indices']
+            if len(flip_indices) != K:
+                raise ValueError(f'flip_indices has {len(flip_indices)} '
+                                 f'entries, the head has {K} keypoints')
+            heatmaps, displacements, embedding = self.forward(feats[0])
+            hm_f, disp_f, _ = self.forward(feats[1])
+            heatmaps = (heatmaps + flip_heatmaps(
+                hm_f, flip_mode='heatmap',
+                flip_indices=list(flip_indices) + [K])) / 2
+            displacements = (displacements + flip_heatmaps(
+                disp_f, flip_mode='offset', flip_indices=flip_indices)) / 2
+        else:
+            heatmaps, displacements, embedding = self.forward(feats)
+
+        with record_function('logocap/decode'):
+            initial, center_scores, valid = self.decoder.decode_batch(
+                heatmaps, displacements, test_cfg.get('max_proposals'))
+            n = int(valid.sum(1).max())  # valid is a prefix of each row
+            initial, center_scores = initial[:, :n], center_scores[:, :n]
+            valid = valid[:, :n]
+        keypoints, scores = self._refine(mode, heatmaps[:, :K], embedding,
+                                         initial)
+        scores = scores * center_scores[..., None]
+        preds = self._pack(keypoints, scores, valid, test_cfg)
+        if test_cfg.get('output_heatmaps', False):
+            fields = [
+                PixelData(heatmaps=h, displacements=d)
+                for h, d in zip(heatmaps.detach(), displacements.detach())
+            ]
+            return preds, fields
+        return preds
+
+    def _refine(self, mode: str, keypoint_heatmaps: Tensor, embedding: Tensor,
+                initial: Tensor) -> Tuple[Tensor, Tensor]:
+        """Final keypoints (B, N, K, 2) and scores (B, N, K) of one mode."""
+        B, N, K, _ = initial.shape
+        if mode == 'baseline':
+            scores = sample_points(keypoint_heatmaps, initial.reshape(B, -1, 2),
+                                   self.stride)  # (B, K, N*K)
+            scores = scores.reshape(B, K, N, K).diagonal(dim1=1, dim2=3)
+            return initial, scores
+        if mode != 'kems_only':
+            kams = self.kams(embedding, initial).clamp(0, 1)
+        if mode == 'kams_only':
+            with record_function('logocap/decode'):
+                offsets, scores = top2_decode(kams.flatten(0, 1),
+                                              self.top2_lambda)
+                # KAM cells -> pixels: each keypoint's local grid step
+                step = self.kem_offsets[:, 0, 1, 0] - self.kem_offsets[:, 0,
+                                                                       0, 0]
+                offsets = offsets * step[:, None]
+            return initial + offsets.reshape(B, N, K, 2), scores.reshape(
+                B, N, K)
+        with record_function('logocap/global_kem_adaptation'):
+            maps = self.global_kems(keypoint_heatmaps, initial)
+            if mode == 'full':
+                maps = self.adapt(maps, kams)
+        with record_function('logocap/decode'):
+            offsets, scores = top2_decode(maps.flatten(0, 1), self.top2_lambda)
+        return initial + offsets.reshape(B, N, K, 2), scores.reshape(B, N, K)
+
+    def _pack(self, keypoints: Tensor, scores: Tensor, valid: Tensor,
+              test_cfg: ConfigType) -> List[InstanceData]:
+        """Pose score filter, pose NMS and numpy packing, per image."""
+        keypoints = keypoints.detach().cpu().numpy()
+        scores = scores.detach().cpu().numpy()
+        valid = valid.cpu().numpy() & (scores.mean(-1) > 0)
+        preds = []
+        for kpts, kpt_scores, keep in zip(keypoints, scores, valid):
+            kpts, kpt_scores = kpts[keep], kpt_scores[keep]
+            nms_thr = test_cfg.get('nms_dist_thr', 0.05)
+            if len(kpts) > 0 and nms_thr > 0:
+                order = nearby_joints_nms(
+                    [dict(keypoints=k, score=s)
+                     for k, s in zip(kpts, kpt_scores)],
+                    nms_thr,
+                    test_cfg.get('nms_joints_thr', None),
+                    score_per_joint=True,
+                    max_dets=test_cfg.get('max_num_people', 30))
+                kpts, kpt_scores = kpts[order], kpt_scores[order]
+            bboxes = np.concatenate((kpts.min(1), kpts.max(1)), axis=1) \
+                if len(kpts) else np.zeros((0, 4), np.float32)
+            preds.append(
+                InstanceData(
+                    keypoints=kpts,
+                    keypoint_scores=kpt_scores,
+                    bboxes=bboxes,
+                    bbox_scores=kpt_scores.mean(-1)))
+        return preds

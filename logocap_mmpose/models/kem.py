@@ -1,0 +1,161 @@
+"""KEM geometry and sampling (pure tensor code, no learned parameters).
+
+LOGO-CAP vocabulary, used across this package:
+    - KEM (keypoint expansion map): a square grid of candidate positions
+      around one keypoint of an initial pose. *Local* KEMs are S x S (11 x 11)
+      grids scaled per keypoint by ``sigma_k / min(sigma)``; features of the
+      embedding are sampled on them. *Global* KEMs are a x a (97 x 97) windows
+      of the keypoint heatmaps, one input pixel a step, centred on the
+      initial keypoints.
+    - KAM (keypoint attraction map): the S x S map predicted for every
+      keypoint from the local KEM features by message passing (CMP).
+    - CMP (convolutional message passing): the conv stack that turns the
+      stacked local KEM features of all keypoints into KAMs.
+
+Shapes: B images, N proposals per image, K keypoints, C channels, h x w
+feature map of stride ``stride``; positions are input pixels (x, y).
+"""
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def keypoint_scales(sigmas: Sequence[float]) -> Tensor:
+    """Per-keypoint KEM scale ``sigma_k / min(sigma)``: (K,)."""
+    sigmas = torch.as_tensor(sigmas, dtype=torch.float32)
+    if sigmas.ndim != 1 or sigmas.numel() == 0 or (sigmas <= 0).any():
+        raise ValueError('keypoint sigmas must be a non-empty list of '
+                         f'positive numbers, got {sigmas.tolist()}')
+    return sigmas / sigmas.min()
+
+
+def local_kem_offsets(scales: Tensor, size: int = 11,
+                      extent: float = 5.0) -> Tensor:
+    """Offsets of the local KEM cells from the initial keypoint.
+
+    The base grid is ``linspace(-extent, extent, size)`` on both axes (input
+    pixels), multiplied by each keypoint's scale.
+
+    Args:
+        scales (Tensor): (K,) per-keypoint scales.
+        size (int): S, cells per side (odd, the centre cell is the initial
+            keypoint).
+        extent (float): half range of the unscaled grid.
+
+    Returns:
+        Tensor: (K, S, S, 2); cell (i, j) holds (x, y) = scale_k *
+        (grid[j], grid[i]).
+    """
+    if size % 2 != 1:
+        raise ValueError(f'local KEM size must be odd, got {size}')
+    grid = torch.linspace(-extent, extent, size, dtype=scales.dtype,
+                          device=scales.device)
+    gy, gx = torch.meshgrid(grid, grid, indexing='ij')
+    base = torch.stack((gx, gy), -1)  # (S, S, 2)
+    return base[None] * scales[:, None, None, None]
+
+
+def local_kem_poses(initial: Tensor, offsets: Tensor) -> Tensor:
+    """Candidate poses of the local KEMs.
+
+    Args:
+        initial (Tensor): (..., K, 2) initial keypoints.
+        offsets (Tensor): (K, S, S, 2) from :func:`local_kem_offsets`.
+
+    Returns:
+        Tensor: (..., K, S, S, 2).
+    """
+    return initial[..., None, None, :] + offsets
+
+
+def _normalise(points: Tensor, height: int, width: int,
+               stride: float) -> Tensor:
+    """Input pixels -> grid_sample coordinates for a stride-``stride`` map
+    (``align_corners=False``; cell centres at ``stride*i + (stride-1)/2``)."""
+    scale = points.new_tensor([width * stride, height * stride])
+    return (points + 0.5) / scale * 2 - 1
+
+
+def sample_points(feature: Tensor, points: Tensor, stride: float) -> Tensor:
+    """Bilinear sampling with border replication.
+
+    Args:
+        feature (Tensor): (B, C, h, w).
+        points (Tensor): (B, P, 2) input pixels.
+        stride (float): input pixels per feature cell.
+
+    Returns:
+        Tensor: (B, C, P).
+    """
+    h, w = feature.shape[-2:]
+    grid = _normalise(points, h, w, stride)[:, None]  # (B, 1, P, 2)
+    out = F.grid_sample(
+        feature, grid, mode='bilinear', padding_mode='border',
+        align_corners=False)
+    return out[:, :, 0]
+
+
+def sample_local_kems(embedding: Tensor, poses: Tensor,
+                      stride: float) -> Tensor:
+    """Embedding features on the local KEMs, stacked keypoint-major.
+
+    Args:
+        embedding (Tensor): (B, C, h, w).
+        poses (Tensor): (B, N, K, S, S, 2) from :func:`local_kem_poses`.
+        stride (float): stride of ``embedding``.
+
+    Returns:
+        Tensor: (B, N, K*C, S, S); channel ``k*C + c``.
+    """
+    B, N, K, S = poses.shape[:4]
+    C = embedding.shape[1]
+    feats = sample_points(embedding, poses.reshape(B, -1, 2), stride)
+    feats = feats.reshape(B, C, N, K, S, S).permute(0, 2, 3, 1, 4, 5)
+    return feats.reshape(B, N, K * C, S, S)
+
+
+def window_steps(size: int, dtype=torch.float32, device=None) -> Tensor:
+    """Offsets ``-(a-1)/2 .. (a-1)/2`` of a global KEM window: (a,)."""
+    if size % 2 != 1:
+        raise ValueError(f'global KEM size must be odd, got {size}')
+    return torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+
+
+def sample_global_kems(heatmaps: Tensor, centers: Tensor, size: int,
+                       stride: float) -> Tensor:
+    """Windows of each keypoint's heatmap around the initial keypoints.
+
+    Sampling the stride-``stride`` map at input pixels equals sampling its
+    bilinear (``align_corners=False``) upsampling at integer positions, without
+    building the full-resolution map.
+
+    Args:
+        heatmaps (Tensor): (B, K, h, w) keypoint heatmaps.
+        centers (Tensor): (B, N, K, 2) window centres, input pixels.
+        size (int): a, window side (one input pixel a step).
+        stride (float): stride of ``heatmaps``.
+
+    Returns:
+        Tensor: (B, N, K, a, a); cell (i, j) is at centre + (j, i) - (a-1)/2.
+    """
+    B, K, h, w = heatmaps.shape
+    N = centers.shape[1]
+    steps = window_steps(size, centers.dtype, centers.device)
+    gy, gx = torch.meshgrid(steps, steps, indexing='ij')
+    offsets = torch.stack((gx, gy), -1)  # (a, a, 2)
+    pts = centers.permute(0, 2, 1, 3)[:, :, :, None, None] + offsets
+    grid = _normalise(pts, h, w, stride).reshape(B * K, N * size, size, 2)
+    out = F.grid_sample(
+        heatmaps.reshape(B * K, 1, h, w), grid, mode='bilinear',
+        padding_mode='zeros', align_corners=False)
+    return out.reshape(B, K, N, size, size).permute(0, 2, 1, 3, 4)
+
+
+def gaussian_window(size: int, sigma: float, dtype=torch.float32,
+                    device=None) -> Tensor:
+    """The reweighing Gaussian centred in an a x a window: (a, a)."""
+    steps = window_steps(size, dtype, device)
+    g = torch.exp(-steps**2 / (2 * sigma**2))
+    return g[:, None] * g[None, :]

@@ -1,0 +1,55 @@
+"""Convolutional message passing (CMP): local KEM features -> KAMs.
+
+The stacked features of all K local KEMs (K*C channels on the S x S grid)
+pass through three 3x3 conv-norm-ReLU blocks (BatchNorm, Attentive Norm,
+BatchNorm) and a 1x1 conv to one KAM per keypoint. Each 3x3 conv mixes the
+features of every keypoint, which is how keypoints exchange messages.
+
+The layer order mirrors the authors' ``joints_mlp`` Sequential index by index
+(0 conv, 1 BN, 3 conv, 4 AN, 6 conv, 7 BN, 9 conv), so their weights map
+one-to-one.
+"""
+from typing import Sequence
+
+import torch.nn as nn
+from torch import Tensor
+
+from .attentive_norm import AttentiveNorm2d
+
+
+class ConvMessagePassing(nn.Module):
+    """CMP producing raw (unclamped) KAMs.
+
+    Args:
+        in_channels (int): K * C, stacked local KEM feature channels.
+        num_keypoints (int): K, one KAM each.
+        channels (Sequence[int]): widths of the three 3x3 blocks.
+        num_mixtures (int): Attentive Norm mixtures of the second block.
+        attentive_norm (bool): False replaces Attentive Norm by BatchNorm
+            (the paper's Table 5 ablation).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_keypoints: int,
+                 channels: Sequence[int] = (512, 256, 128),
+                 num_mixtures: int = 20,
+                 attentive_norm: bool = True):
+        super().__init__()
+        if len(channels) != 3:
+            raise ValueError(f'CMP needs 3 block widths, got {channels}')
+        c1, c2, c3 = channels
+        norm2 = AttentiveNorm2d(c2, num_mixtures) if attentive_norm \
+            else nn.BatchNorm2d(c2)
+        self.layers = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 3, padding=1, bias=False), norm2,
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c3), nn.ReLU(inplace=True),
+            nn.Conv2d(c3, num_keypoints, 1))
+
+    def forward(self, local_kems: Tensor) -> Tensor:
+        """(M, K*C, S, S) local KEM features -> (M, K, S, S) raw KAMs."""
+        return self.layers(local_kems)
