@@ -87,6 +87,8 @@ def ensure_torchvision_ops(search_dirs=None) -> bool:
                 continue
             if _op_exists(torch):
                 return False
+    if _op_exists(torch):  # registered meanwhile (e.g. by the other copy)
+        return False
     lib = torch.library.Library('torchvision', 'DEF')
     lib.define('nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor')
     lib.define('qnms(Tensor dets, Tensor scores, float iou_threshold) '
@@ -110,18 +112,24 @@ class _TorchvisionFinder(importlib.abc.MetaPathFinder):
         return None  # let the normal finders load the module
 
 
+def _is_hook(finder) -> bool:
+    # by name: the start-up copy in site-packages and this module are two
+    # module objects, and only one hook may run
+    return type(finder).__name__ == _TorchvisionFinder.__name__
+
+
 def install() -> None:
-    """Install the one-shot hook (no-op if torchvision is already imported)."""
+    """Install the one-shot hook (no-op if torchvision is already imported
+    or a hook, from either copy of this file, is installed)."""
     if 'torchvision' in sys.modules:
         return
-    if not any(isinstance(f, _TorchvisionFinder) for f in sys.meta_path):
+    if not any(_is_hook(f) for f in sys.meta_path):
         sys.meta_path.insert(0, _TorchvisionFinder())
 
 
 def uninstall() -> None:
-    sys.meta_path[:] = [
-        f for f in sys.meta_path if not isinstance(f, _TorchvisionFinder)
-    ]
+    """Remove every copy of the hook (before it looks torchvision up)."""
+    sys.meta_path[:] = [f for f in sys.meta_path if not _is_hook(f)]
 
 
 install()

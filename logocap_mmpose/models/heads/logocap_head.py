@@ -332,10 +332,11 @@ class LOGOCAPHead(BaseHead):
             heatmaps, displacements, embedding = self.forward(feats[0])
             hm_f, disp_f, _ = self.forward(feats[1])
             heatmaps = (heatmaps + flip_heatmaps(
-                hm_f, flip_mode='heatmap',
-                flip_indices=list(flip_indices) + [K])) / 2
+                hm_f, flip_mode='heatmap', flip_indices=list(flip_indices) +
+                [K], shift_heatmap=False)) / 2
             displacements = (displacements + flip_heatmaps(
-                disp_f, flip_mode='offset', flip_indices=flip_indices)) / 2
+                disp_f, flip_mode='offset', flip_indices=flip_indices,
+                shift_heatmap=False)) / 2
         else:
             heatmaps, displacements, embedding = self.forward(feats)
 

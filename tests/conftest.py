@@ -1,0 +1,29 @@
+"""Shared test helpers: the ../shared data location and MMPose's scope."""
+import os.path as osp
+
+import pytest
+from mmengine.registry import init_default_scope
+
+import logocap_mmpose  # noqa: F401  (registers the plugin)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
+COCO_MINI = osp.join(SHARED_DATA, 'coco-mini')
+
+init_default_scope('mmpose')
+
+
+def require_shared(*parts: str) -> str:
+    """Path under ../shared/data, or skip the test with the reason."""
+    path = osp.join(SHARED_DATA, *parts)
+    if not osp.exists(path):
+        pytest.skip(f'needs {path} (the shared data folder beside the '
+                    'repository), which is absent here')
+    return path
+
+
+COCO_SIGMAS = [
+    .026, .025, .025, .035, .035, .079, .079, .072, .072, .062, .062, .107,
+    .107, .087, .087, .089, .089
+]
+COCO_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
