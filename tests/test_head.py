@@ -233,3 +233,23 @@ def test_sigmas_from_dataset_meta():
                                     'crowdpose.py'),
                       num_keypoints=14)
     assert head.sigmas.shape == (14, ) and head.kem_offsets.shape[0] == 14
+
+
+def test_gt_center_proposals_decode_ground_truth():
+    """With the codec's exact offsets, proposals read at the GT centre cells
+    are the GT poses (the optional injection of GT-centre proposals)."""
+    head = build_head(inject_gt_proposals=True)
+    codec = head.decoder
+    rng = np.random.default_rng(0)
+    kpts = rng.uniform(60, 200, (3, 17, 2)).astype(np.float32)
+    kpts[1] += 20
+    vis = np.ones((3, 17), np.float32)
+    enc = codec.encode(kpts, vis, area=np.array([9e3, 8e3, 7e3]))
+    disp = torch.from_numpy(enc['displacements'])[None]
+    props = head._gt_center_proposals(disp, torch.from_numpy(kpts)[None],
+                                      torch.from_numpy(vis)[None])
+    assert props.shape == (1, 3, 17, 2)
+    # persons overlap, so a centre cell can belong to a smaller person;
+    # every proposal must be one of the GT poses exactly
+    for pose in props[0].numpy():
+        assert np.abs(kpts - pose).max(axis=(1, 2)).min() < 1e-3
