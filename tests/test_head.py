@@ -227,6 +227,15 @@ def test_clear_errors():
                      dict(mode='kems'))
 
 
+def test_targets_with_other_keypoint_count_raise():
+    head = build_head()
+    samples = train_batch()
+    for s in samples:
+        s.gt_fields.set_field(s.gt_fields.heatmaps[:15], 'heatmaps')
+    with pytest.raises(ValueError, match='14 keypoints but LOGOCAPHead'):
+        head.loss(feats_for(samples), samples)
+
+
 def test_sigmas_from_dataset_meta():
     head = build_head(keypoint_sigmas=None,
                       metainfo=dict(from_file='configs/_base_/datasets/'

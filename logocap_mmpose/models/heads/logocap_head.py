@@ -228,6 +228,11 @@ class LOGOCAPHead(BaseHead):
         K = self.num_keypoints
         fields = [d.gt_fields for d in batch_data_samples]
         gt_heatmaps = torch.stack([f.heatmaps for f in fields])
+        if gt_heatmaps.shape[1] != K + 1:
+            raise ValueError(
+                f'the targets hold {gt_heatmaps.shape[1] - 1} keypoints but '
+                f'LOGOCAPHead has num_keypoints={K}: the dataset and the '
+                'head config disagree')
         weights = torch.stack([f.heatmap_weights for f in fields])
         if 'heatmap_mask' in fields[0]:
             weights = weights * torch.stack([f.heatmap_mask for f in fields])
