@@ -23,14 +23,41 @@ from mmpose.codecs.utils import batch_heatmap_nms
 from mmpose.registry import KEYPOINT_CODECS
 
 
-def _gaussians_1d(centres: np.ndarray, size: int, sigma: float,
-                  radius: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Separable truncated Gaussians. centres (...,) -> values, inside (..., size)."""
-    grid = np.arange(size, dtype=np.float32)
-    delta = grid - centres[..., None]
-    inside = np.abs(delta) <= radius
-    values = np.exp(-delta**2 / (2 * sigma**2)) * inside
-    return values.astype(np.float32), inside
+def _render_patches(out: np.ndarray, windows: np.ndarray,
+                    centres: np.ndarray, channels: np.ndarray,
+                    sigma: float) -> None:
+    """Max-combine truncated Gaussians into ``out`` in place.
+
+    Each Gaussian lives on the cells within ``3*sigma`` (per axis) of its
+    continuous centre; only that square patch is computed and scattered.
+
+    Args:
+        out (np.ndarray): (C, H, W) maps, updated with a max.
+        windows (np.ndarray): (H, W) bool, set True under every patch.
+        centres (np.ndarray): (P, 2) centres (x, y), heatmap cells.
+        channels (np.ndarray): (P,) channel of each Gaussian.
+        sigma (float): Gaussian sigma, heatmap cells.
+    """
+    if len(centres) == 0:
+        return
+    C, H, W = out.shape
+    radius = 3 * sigma
+    steps = np.arange(-int(np.ceil(radius)), int(np.ceil(radius)) + 1)
+    base = np.round(centres).astype(np.int64)  # (P, 2)
+    xs = base[:, 0, None] + steps  # (P, S)
+    ys = base[:, 1, None] + steps
+    dx = xs - centres[:, 0, None]
+    dy = ys - centres[:, 1, None]
+    gx = np.exp(-dx**2 / (2 * sigma**2))
+    gy = np.exp(-dy**2 / (2 * sigma**2))
+    ok_x = (np.abs(dx) <= radius) & (xs >= 0) & (xs < W)
+    ok_y = (np.abs(dy) <= radius) & (ys >= 0) & (ys < H)
+    keep = ok_y[:, :, None] & ok_x[:, None, :]  # (P, S, S)
+    values = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)[keep]
+    flat = (ys[:, :, None] * W + xs[:, None, :])[keep]
+    chan = np.broadcast_to(channels[:, None, None], keep.shape)[keep]
+    np.maximum.at(out.reshape(-1), chan * H * W + flat, values)
+    windows.reshape(-1)[flat] = True
 
 
 @KEYPOINT_CODECS.register_module()
@@ -155,25 +182,14 @@ class LOGOCAPLabel(BaseKeypointCodec):
                                                                          None]
         has_center = (n_vis > 0) & (area >= self.min_center_area)
 
-        # keypoint heatmaps, max over persons: (N, K, H, W) -> (K, H, W)
-        r_k, r_c = 3 * self.sigma, 3 * self.center_sigma
-        gx, wx = _gaussians_1d(uv[..., 0], W, self.sigma, r_k)
-        gy, wy = _gaussians_1d(uv[..., 1], H, self.sigma, r_k)
-        vis = visible[..., None, None]
-        kpt_maps = gy[..., :, None] * gx[..., None, :] * vis
-        kpt_windows = wy[..., :, None] & wx[..., None, :] & vis
-        cgx, cwx = _gaussians_1d(centers[:, 0], W, self.center_sigma, r_c)
-        cgy, cwy = _gaussians_1d(centers[:, 1], H, self.center_sigma, r_c)
-        cvis = has_center[:, None, None]
-        ctr_maps = cgy[:, :, None] * cgx[:, None, :] * cvis
-        ctr_windows = cwy[:, :, None] & cwx[:, None, :] & cvis
-
+        # truncated Gaussians at the keypoints (sigma) and centres, max-combined
         heatmaps = np.zeros((K + 1, H, W), np.float32)
         windows = np.zeros((H, W), bool)
-        if N:
-            heatmaps[:K] = kpt_maps.max(0)
-            heatmaps[K] = ctr_maps.max(0)
-            windows = kpt_windows.any((0, 1)) | ctr_windows.any(0)
+        n_idx, k_idx = np.nonzero(visible)
+        _render_patches(heatmaps, windows, uv[n_idx, k_idx], k_idx,
+                        self.sigma)
+        _render_patches(heatmaps, windows, centers[has_center],
+                        np.full(int(has_center.sum()), K), self.center_sigma)
         heatmap_weights = np.where(windows, 1.0, self.background_weight)
         heatmap_weights = heatmap_weights[None].astype(np.float32)
 
