@@ -1,0 +1,87 @@
+# DEKR, CPU-sized: the peer of logocap_effnetlite0_1xb8-40e_coco-256x256.py
+# (EfficientNet-Lite0 with offline ImageNet weights, FeatureMapProcessor
+# concat neck, input 256x256, same data, augmentation, schedule and test
+# settings); MMPose's DEKR head and SPR codec, rescore net removed.
+_base_ = ['./dekr_hrnet-w32_4xb12-140e_coco-512x512.py']
+
+custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
+
+train_cfg = dict(max_epochs=40, val_interval=10)
+param_scheduler = [
+    dict(
+        type='LinearLR', begin=0, end=50, start_factor=0.01,
+        by_epoch=False),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=40,
+        milestones=[26, 34],
+        gamma=0.1,
+        by_epoch=True)
+]
+auto_scale_lr = dict(base_batch_size=8)
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=5),
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=10,
+        max_keep_ckpts=2,
+        save_best='coco/AP',
+        rule='greater'))
+log_processor = dict(window_size=5)
+
+codec = dict(
+    type='SPR',
+    input_size=(256, 256),
+    heatmap_size=(64, 64),
+    sigma=(4, 2),
+    minimal_diagonal_length=32**0.5,
+    generate_keypoint_heatmaps=True,
+    decode_max_instances=30)
+
+model = dict(
+    data_preprocessor=dict(
+        mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
+    backbone=dict(
+        _delete_=True,
+        type='EfficientNetLite',
+        out_indices=(1, 2, 4, 6),
+        pretrained=True),
+    neck=dict(type='FeatureMapProcessor', concat=True),
+    head=dict(in_channels=496, decoder=codec))
+
+train_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupRandomAffine',
+        input_size=codec['input_size'],
+        shift_factor=0.2,
+        scale_factor=(0.75, 1.5),
+        scale_type='short',
+        rotate_factor=30,
+        distribution='uniform'),
+    dict(type='RandomFlip', direction='horizontal'),
+    dict(type='GenerateTarget', encoder=codec),
+    dict(type='BottomupGetHeatmapMask'),
+    dict(type='PackPoseInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(
+        type='BottomupResize',
+        input_size=codec['input_size'],
+        size_factor=64,
+        resize_mode='expand'),
+    dict(
+        type='PackPoseInputs',
+        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
+                   'img_shape', 'input_size', 'input_center', 'input_scale',
+                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
+                   'skeleton_links'))
+]
+
+train_dataloader = dict(
+    batch_size=8, num_workers=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1, num_workers=1, dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader

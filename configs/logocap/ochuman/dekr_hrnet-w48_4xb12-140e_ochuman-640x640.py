@@ -1,0 +1,29 @@
+# DEKR HRNet-W48, trained on COCO with
+# ../coco/dekr_hrnet-w48_4xb12-140e_coco-640x640.py
+# (this config trains exactly like it), evaluated on OCHuman: val split as
+# the val set, test split as the test set. OCHuman is a testing-only
+# benchmark of heavily occluded people with COCO-17 keypoints.
+#   tools/test.py <this config> <COCO-trained checkpoint>  -> OCHuman test
+# Peer of logocap_hrnet-w48_4xb12-140e_ochuman-640x640.py
+# (same training and evaluation protocol).
+_base_ = ['../coco/dekr_hrnet-w48_4xb12-140e_coco-640x640.py']
+
+ochuman_root = 'data/ochuman/'
+ochuman_val = 'annotations/ochuman_coco_format_val_range_0.00_1.00.json'
+ochuman_test = 'annotations/ochuman_coco_format_test_range_0.00_1.00.json'
+
+val_dataloader = dict(
+    dataset=dict(
+        type='OCHumanDataset',
+        data_root=ochuman_root,
+        ann_file=ochuman_val,
+        data_prefix=dict(img='images/')))
+test_dataloader = dict(
+    dataset=dict(
+        type='OCHumanDataset',
+        data_root=ochuman_root,
+        ann_file=ochuman_test,
+        data_prefix=dict(img='images/')))
+
+val_evaluator = dict(ann_file=ochuman_root + ochuman_val)
+test_evaluator = dict(ann_file=ochuman_root + ochuman_test)

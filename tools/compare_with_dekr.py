@@ -1,0 +1,337 @@
+#!/usr/bin/env python
+"""Side-by-side comparison of LOGO-CAP and DEKR from a pair of matching
+configs (same backbone, input size, data and schedule).
+
+For each model it trains with the same budget with MMPose's own
+``tools/train.py`` (or takes a given checkpoint), evaluates on the same val
+set with the same ``CocoMetric``, times inference on the same images and
+device with the same test settings (flip on for both, warm-up, median of
+repeats; see ``tools/benchmark_inference.py``) and counts parameters. It
+prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, params)
+with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
+``model.test_cfg.mode``) evaluated on the same LOGO-CAP weights.
+
+Examples::
+
+    # train both for 20 epochs on coco-mini, then compare
+    python tools/compare_with_dekr.py \
+        configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \
+        configs/logocap/coco/dekr_effnetlite0_1xb8-40e_coco-256x256.py \
+        --data-root ../shared/data/coco-mini --epochs 20 --out table.md
+
+    # compare given checkpoints
+    python tools/compare_with_dekr.py LOGOCAP_CFG DEKR_CFG \
+        --logocap-checkpoint a.pth --dekr-checkpoint b.pth
+"""
+import argparse
+import copy
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_inference import (build_model, count_params,  # noqa: E402
+                                 is_logocap, load_config, markdown_table,
+                                 prepare_batches, set_test_options,
+                                 short_name, time_end_to_end,
+                                 val_image_paths)
+
+METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
+           ('AP75', 'coco/AP .75'), ('APM', 'coco/AP (M)'),
+           ('APL', 'coco/AP (L)'), ('AR', 'coco/AR')]
+
+
+# --------------------------------------------------------------------------
+# config matching
+# --------------------------------------------------------------------------
+def _plain(obj):
+    """Config objects -> plain python containers, for comparison.
+
+    ``_scope_`` (added to dicts inherited through ``mmpose::``) is dropped.
+    """
+    if hasattr(obj, 'to_dict'):
+        obj = obj.to_dict()
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items() if k != '_scope_'}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def _augmentation(cfg) -> List[dict]:
+    """Train pipeline without the target encoder (which differs by design)."""
+    steps = []
+    for step in _plain(cfg.train_dataloader.dataset.pipeline):
+        if step['type'] == 'GenerateTarget':
+            step = dict(type='GenerateTarget')
+        steps.append(step)
+    return steps
+
+
+def _test_pipeline(cfg) -> List[dict]:
+    return _plain(cfg.test_dataloader.dataset.pipeline)
+
+
+def _dataset(cfg, split: str) -> dict:
+    ds = _plain(cfg[f'{split}_dataloader']['dataset'])
+    return {k: ds.get(k) for k in ('type', 'data_root', 'ann_file',
+                                   'data_prefix', 'data_mode')}
+
+
+def matching_report(cfg_a, cfg_b) -> List[Tuple[str, bool]]:
+    """What a fair comparison needs to be equal, and whether it is."""
+    checks = [
+        ('backbone', lambda c: _plain(c.model.backbone)),
+        ('neck', lambda c: _plain(c.model.get('neck'))),
+        ('data preprocessor', lambda c: _plain(c.model.data_preprocessor)),
+        ('input size', lambda c: tuple(c.model.head.decoder.input_size)),
+        ('heatmap size', lambda c: tuple(c.model.head.decoder.heatmap_size)),
+        ('flip test', lambda c: c.model.test_cfg.get('flip_test', False)),
+        ('train data', lambda c: _dataset(c, 'train')),
+        ('val data', lambda c: _dataset(c, 'val')),
+        ('train augmentation', _augmentation),
+        ('test pipeline', _test_pipeline),
+        ('batch size', lambda c: c.train_dataloader.batch_size),
+        ('optimizer', lambda c: _plain(c.optim_wrapper)),
+        ('lr schedule', lambda c: _plain(c.param_scheduler)),
+        ('epochs', lambda c: c.train_cfg.max_epochs),
+        ('evaluator', lambda c: _plain(c.val_evaluator)),
+    ]
+    return [(name, get(cfg_a) == get(cfg_b)) for name, get in checks]
+
+
+# --------------------------------------------------------------------------
+# training and evaluation
+# --------------------------------------------------------------------------
+def mmpose_tool(name: str) -> str:
+    """Path of MMPose's packaged tools/<name> (what ``mim`` runs)."""
+    import mmpose
+    path = osp.join(osp.dirname(mmpose.__file__), '.mim', 'tools', name)
+    if not osp.exists(path):
+        raise FileNotFoundError(f'{path} not found: MMPose installed '
+                                'without its .mim folder')
+    return path
+
+
+def train(cfg, work_dir: str, epochs: Optional[int]) -> str:
+    """Train with MMPose's tools/train.py in a subprocess; returns the final
+    checkpoint. The (overridden) config is dumped to ``work_dir`` first."""
+    cfg = copy.deepcopy(cfg)
+    if epochs is not None:
+        cfg.train_cfg.max_epochs = epochs
+    cfg.default_hooks.checkpoint.interval = cfg.train_cfg.max_epochs
+    cfg.default_hooks.checkpoint.save_best = None
+    os.makedirs(work_dir, exist_ok=True)
+    cfg_file = osp.join(work_dir, 'train_config.py')
+    cfg.dump(cfg_file)
+    cmd = [sys.executable, mmpose_tool('train.py'), cfg_file,
+           '--work-dir', work_dir, '--no-validate']
+    print('+ ' + ' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def evaluate(cfg, checkpoint: str, work_dir: str,
+             test_options: Optional[dict] = None) -> Tuple[dict, int]:
+    """``Runner.test()`` of the config's test set with ``checkpoint``;
+    returns the metrics and the number of images evaluated."""
+    from mmengine.runner import Runner
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
+    cfg.load_from = checkpoint
+    cfg.model.test_cfg.flip_test = True
+    if test_options:
+        cfg.model.test_cfg.update(test_options)
+    cfg.default_hooks.visualization.enable = False
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    return metrics, len(runner.test_dataloader.dataset)
+
+
+def checkpoint_budget(path: str) -> Optional[dict]:
+    """Training budget recorded in an MMEngine checkpoint's meta: epoch,
+    iteration, batch size and lr schedule (None when not recorded)."""
+    from mmengine.config import Config
+    try:
+        meta = torch.load(path, map_location='cpu')['meta']
+        cfg = Config.fromstring(meta['cfg'], '.py')
+        return dict(epoch=meta['epoch'], iter=meta['iter'],
+                    batch_size=cfg.train_dataloader.batch_size,
+                    schedule=_plain(cfg.param_scheduler))
+    except Exception:  # not an MMEngine training checkpoint
+        return None
+
+
+def _dir(key: str) -> str:
+    return key.lower().replace('-', '')
+
+
+def fmt_metrics(metrics: Dict[str, float]) -> List[str]:
+    return [f'{100 * metrics[key]:.1f}' if key in metrics else '-'
+            for _, key in METRICS]
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(
+        description='Train (or load), evaluate and time LOGO-CAP and DEKR '
+        'from matching configs; print one markdown table.')
+    parser.add_argument('logocap_config')
+    parser.add_argument('dekr_config')
+    parser.add_argument('--logocap-checkpoint',
+                        help='skip training LOGO-CAP, use these weights')
+    parser.add_argument('--dekr-checkpoint',
+                        help='skip training DEKR, use these weights')
+    parser.add_argument(
+        '--epochs', type=int,
+        help='training budget for both (default: the configs\' epochs)')
+    parser.add_argument('--work-dir', help='default: work_dirs/compare_<cfg>')
+    parser.add_argument(
+        '--data-root', help='COCO-layout folder for train/val in both '
+        'configs, e.g. ../shared/data/coco-mini')
+    parser.add_argument(
+        '--ablation-modes', nargs='*', default=['baseline'],
+        help='extra LOGO-CAP test_cfg.mode rows on the same weights '
+        '(baseline, kems_only, kams_only)')
+    parser.add_argument('--time-images', type=int, default=10,
+                        help='val images timed (0: all)')
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--allow-mismatch', action='store_true',
+                        help='compare even if the configs do not match')
+    parser.add_argument('--out', help='also write the table to this file')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='overrides applied to both configs')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpose')
+
+    paths = {'LOGO-CAP': args.logocap_config, 'DEKR': args.dekr_config}
+    cfgs = {k: load_config(p, args.data_root, args.cfg_options)
+            for k, p in paths.items()}
+    if args.epochs is not None:
+        for cfg in cfgs.values():
+            cfg.train_cfg.max_epochs = args.epochs
+
+    report = matching_report(cfgs['LOGO-CAP'], cfgs['DEKR'])
+    mismatched = [name for name, same in report if not same]
+    print('configs match on: ' +
+          ', '.join(name for name, same in report if same))
+    if mismatched:
+        msg = 'configs differ in: ' + ', '.join(mismatched)
+        if not args.allow_mismatch:
+            raise SystemExit(msg + ' (use --allow-mismatch to go on)')
+        print('WARNING: ' + msg)
+    if not is_logocap(cfgs['LOGO-CAP']):
+        print('WARNING: the first config has no LOGOCAPHead')
+
+    work_dir = args.work_dir or osp.join(
+        'work_dirs', 'compare_' + short_name(args.logocap_config))
+    ckpts = {'LOGO-CAP': args.logocap_checkpoint,
+             'DEKR': args.dekr_checkpoint}
+    for key, cfg in cfgs.items():
+        if not ckpts[key]:
+            ckpts[key] = train(cfg, osp.join(work_dir, _dir(key)),
+                               args.epochs)
+
+    # the budget each checkpoint was trained with (given ones included)
+    budgets = {key: checkpoint_budget(path) for key, path in ckpts.items()}
+    budget_notes = []
+    for key, budget in budgets.items():
+        if budget is None:
+            budget_notes.append(f'{key}: not recorded')
+        else:
+            budget_notes.append(
+                f'{key}: epoch {budget["epoch"]}, {budget["iter"]} '
+                f'iterations of {budget["batch_size"]} images')
+    if None not in budgets.values() and any(
+            budgets['LOGO-CAP'][k] != budgets['DEKR'][k]
+            for k in ('epoch', 'iter', 'batch_size', 'schedule')):
+        budget_notes.append('WARNING: the two checkpoints were NOT trained '
+                            'with the same budget / lr schedule')
+        print('WARNING: ' + budget_notes[-1], flush=True)
+
+    # evaluation: same val set, same CocoMetric
+    rows_metrics = {}
+    for key in ('DEKR', 'LOGO-CAP'):
+        rows_metrics[key], num_val = evaluate(cfgs[key], ckpts[key],
+                                              osp.join(work_dir, _dir(key)))
+    modes = args.ablation_modes if is_logocap(cfgs['LOGO-CAP']) else []
+    for mode in modes:
+        rows_metrics[mode], _ = evaluate(cfgs['LOGO-CAP'], ckpts['LOGO-CAP'],
+                                         osp.join(work_dir, 'logocap'),
+                                         dict(mode=mode))
+
+    # timing and parameters: same images, device, threads, flip
+    img_paths = val_image_paths(cfgs['LOGO-CAP'], args.time_images)
+    timing, params = {}, {}
+    for key in ('DEKR', 'LOGO-CAP'):
+        model = build_model(cfgs[key], ckpts[key], args.device)
+        set_test_options(model, flip_test=True)
+        batches = prepare_batches(model, img_paths)
+        params[key] = count_params(model)
+        timing[key] = time_end_to_end(
+            model, batches, args.warmup, args.repeats,
+            args.device)['ms_per_image']
+        if key == 'LOGO-CAP':
+            for mode in modes:
+                set_test_options(model, mode=mode)
+                timing[mode] = time_end_to_end(model, batches, args.warmup,
+                                               args.repeats,
+                                               args.device)['ms_per_image']
+                params[mode] = params[key]
+        del model
+
+    labels = {
+        'DEKR': f'DEKR ({short_name(paths["DEKR"])})',
+        'LOGO-CAP': f'LOGO-CAP, full ({short_name(paths["LOGO-CAP"])})',
+        'baseline': 'LOGO-CAP ablation: center-offset baseline (same weights)',
+        'kems_only': 'LOGO-CAP ablation: KEMs only (same weights)',
+        'kams_only': 'LOGO-CAP ablation: KAMs only (same weights)',
+    }
+    header = ['model'] + [m for m, _ in METRICS] + ['ms/image', 'params (M)']
+    rows = []
+    for key in ['DEKR', 'LOGO-CAP'] + list(modes):
+        rows.append([labels.get(key, f'LOGO-CAP ablation: mode={key}')] +
+                    fmt_metrics(rows_metrics[key]) +
+                    [f'{timing[key]:.1f}', f'{params[key] / 1e6:.2f}'])
+    val_ds = cfgs['LOGO-CAP'].test_dataloader.dataset
+    budget = (f'{args.epochs} epochs each' if args.epochs is not None else
+              'the configs\' schedule')
+    notes = [
+        f'Val set: {osp.join(val_ds.get("data_root", ""), val_ds.ann_file)}, '
+        f'{num_val} images (same CocoMetric for all rows).',
+        'Training: ' + ('given checkpoints' if args.logocap_checkpoint
+                        and args.dekr_checkpoint else budget) + ' ('
+        + '; '.join(budget_notes) + ').',
+        f'Timing: {args.device}, {torch.get_num_threads()} threads, flip test '
+        f'on, {len(img_paths)} val images, median of {args.repeats} repeats '
+        f'after {args.warmup} warm-up runs; model.test_step only (image '
+        'reading/resizing excluded).',
+        'Checkpoints: ' + ', '.join(f'{k}: {v}' for k, v in ckpts.items()),
+    ]
+    table = markdown_table(header, rows) + '\n\n' + '\n'.join(notes)
+    print('\n' + table)
+    if args.out:
+        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+        with open(args.out, 'w') as f:
+            f.write(table + '\n')
+    return table
+
+
+if __name__ == '__main__':
+    main()
