@@ -113,7 +113,8 @@ def _render(points, size, sigma):
     return torch.exp(-d2 / (2 * sigma**2))[None]
 
 
-def test_adaptation_with_centre_impulse_recovers_ground_truth():
+@pytest.mark.parametrize('impl', ['conv', 'fft'])
+def test_adaptation_with_centre_impulse_recovers_ground_truth(impl):
     torch.manual_seed(1)
     K = 17
     gt = torch.rand(K, 2) * 120 + 40
@@ -124,26 +125,57 @@ def test_adaptation_with_centre_impulse_recovers_ground_truth():
     win = win * gaussian_window(97, 16.0)
     kam = torch.zeros(1, K, 11, 11)
     kam[..., 5, 5] = 1.0
-    offsets, scores = top2_decode(contextual_adaptation(win, kam), 0.75)
+    offsets, scores = top2_decode(contextual_adaptation(win, kam, impl),
+                                  0.75)
     err = (initial + offsets[0] - gt).norm(dim=1)
     assert err.max() < 1.0, err
     assert (scores > 0).all()
 
 
+@pytest.mark.parametrize('impl', ['conv', 'fft'])
 @pytest.mark.parametrize('dy,dx', [(0, 3), (-2, 0), (4, -5), (-5, 5)])
-def test_adaptation_impulse_shifts_by_cell_offset(dy, dx):
-    hm = _render(torch.tensor([[100.0, 100.0]]), 200, sigma=2.0)
+def test_adaptation_impulse_shifts_by_cell_offset(dy, dx, impl):
+    # peak off the pixel grid: a unique second-best cell (no exact ties for
+    # float rounding to break differently)
+    hm = _render(torch.tensor([[100.3, 99.8]]), 200, sigma=2.0)
     initial = torch.tensor([[[[100.0, 100.0]]]])
     win = sample_global_kems(hm, initial, 97, stride=1)[0]
     kam = torch.zeros(1, 1, 11, 11)
     kam[0, 0, 5, 5] = 1
-    base, _ = top2_decode(contextual_adaptation(win, kam))
+    base, _ = top2_decode(contextual_adaptation(win, kam, impl))
     kam = torch.zeros(1, 1, 11, 11)
     kam[0, 0, 5 + dy, 5 + dx] = 1
-    moved, _ = top2_decode(contextual_adaptation(win, kam))
+    moved, _ = top2_decode(contextual_adaptation(win, kam, impl))
     # a true convolution with 1-pixel cells: the response moves by (dx, dy)
     torch.testing.assert_close(moved - base, torch.tensor([[[dx, dy]]],
                                                           dtype=torch.float))
+
+
+def test_fft_adaptation_equals_grouped_conv_with_gradients():
+    torch.manual_seed(0)
+    kems = torch.rand(3, 4, 21, 21, requires_grad=True)
+    kams = torch.randn(3, 4, 5, 5, requires_grad=True)
+    weights = torch.randn(3, 4, 21, 21)
+    grads = []
+    outs = []
+    for impl in ('conv', 'fft'):
+        out = contextual_adaptation(kems, kams, impl)
+        (out * weights).sum().backward()
+        outs.append(out.detach())
+        grads.append((kems.grad.clone(), kams.grad.clone()))
+        kems.grad = None
+        kams.grad = None
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match='impl'):
+        contextual_adaptation(kems, kams, 'direct')
+
+
+def test_fft_size_is_smooth_and_large_enough():
+    from logocap_mmpose.models.adaptation import fft_size
+    assert fft_size(107) == 108 and fft_size(64) == 64 and fft_size(11) == 12
+    assert fft_size(59) == 60
 
 
 def test_top2_decode_convex_average():

@@ -16,12 +16,31 @@ from torch import Tensor
 from .kem import window_steps
 
 
-def contextual_adaptation(global_kems: Tensor, kams: Tensor) -> Tensor:
+def fft_size(n: int) -> int:
+    """Smallest size >= n with no prime factor above 7 (fast FFT sizes; a
+    prime size such as 107 = 97 + 11 - 1 is several times slower)."""
+    size = n
+    while True:
+        rest = size
+        for p in (2, 3, 5, 7):
+            while rest % p == 0:
+                rest //= p
+        if rest == 1:
+            return size
+        size += 1
+
+
+def contextual_adaptation(global_kems: Tensor, kams: Tensor,
+                          impl: str = 'conv') -> Tensor:
     """Convolve each global KEM with its KAM (divided by S*S).
 
     Args:
         global_kems (Tensor): (M, K, a, a), already reweighed.
         kams (Tensor): (M, K, S, S).
+        impl (str): ``'conv'``, a grouped ``conv2d`` with one group per
+            (proposal, keypoint), as the authors do; or ``'fft'``, the same
+            true convolution through 2-D FFTs (equal up to float rounding,
+            and cheaper on CPU for large windows).
 
     Returns:
         Tensor: (M, K, a, a) refined heatmap windows.
@@ -30,6 +49,15 @@ def contextual_adaptation(global_kems: Tensor, kams: Tensor) -> Tensor:
     S = kams.shape[-1]
     if M == 0:
         return global_kems
+    if impl == 'fft':
+        # any size >= a + S - 1 gives the linear (not circular) convolution
+        size = fft_size(a + S - 1)
+        spectrum = torch.fft.rfft2(global_kems, s=(size, size)) * \
+            torch.fft.rfft2(kams / (S * S), s=(size, size))
+        full = torch.fft.irfft2(spectrum, s=(size, size))
+        return full[..., S // 2:S // 2 + a, S // 2:S // 2 + a]
+    if impl != 'conv':
+        raise ValueError(f"impl must be 'conv' or 'fft', got {impl!r}")
     kernel = torch.flip(kams / (S * S), dims=(2, 3)).reshape(M * K, 1, S, S)
     out = F.conv2d(
         global_kems.reshape(1, M * K, a, a), kernel, padding=S // 2,

@@ -65,6 +65,9 @@ class LOGOCAPHead(BaseHead):
         reweigh_sigma (float, optional): sigma of the reweighing Gaussian;
             ``(a - 1) / 6`` when None (the 3-sigma rule).
         top2_lambda (float): weight of the best cell in the top-2 decoding.
+        adaptation_impl (str): 'fft' (default: the true convolution through
+            FFTs, 3-6x cheaper on CPU) or 'conv' (grouped conv2d, as the
+            authors); equal up to float rounding.
         num_proposals (int): proposals per image during training.
         oks_threshold (float): OKS gate of the refinement losses.
         inject_gt_proposals (bool): during training, also add proposals
@@ -90,6 +93,7 @@ class LOGOCAPHead(BaseHead):
                  global_kem_size: int = 97,
                  reweigh_sigma: Optional[float] = None,
                  top2_lambda: float = 0.75,
+                 adaptation_impl: str = 'fft',
                  num_proposals: int = 30,
                  oks_threshold: float = 0.5,
                  inject_gt_proposals: bool = False,
@@ -127,6 +131,10 @@ class LOGOCAPHead(BaseHead):
         self.global_kem_size = global_kem_size
         self.reweigh_sigma = reweigh_sigma or (global_kem_size - 1) / 6
         self.top2_lambda = top2_lambda
+        if adaptation_impl not in ('conv', 'fft'):
+            raise ValueError("adaptation_impl must be 'conv' or 'fft', got "
+                             f'{adaptation_impl!r}')
+        self.adaptation_impl = adaptation_impl
         self.num_proposals = num_proposals
         self.oks_threshold = oks_threshold
         self.inject_gt_proposals = inject_gt_proposals
@@ -215,7 +223,7 @@ class LOGOCAPHead(BaseHead):
     def adapt(self, global_kems: Tensor, kams: Tensor) -> Tensor:
         """Contextual adaptation over flattened proposals (B, N, ...)."""
         out = contextual_adaptation(global_kems.flatten(0, 1),
-                                    kams.flatten(0, 1))
+                                    kams.flatten(0, 1), self.adaptation_impl)
         return out.reshape(global_kems.shape)
 
     # ------------------------------------------------------------------- loss
