@@ -6,7 +6,7 @@ from mmengine.dataset import Compose
 
 from mmpose.registry import DATASETS, KEYPOINT_CODECS, METRICS
 
-from .conftest import COCO_MINI, require_shared
+from .conftest import require_shared
 
 
 def build(**kw):

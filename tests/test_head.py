@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from mmengine.dataset import Compose, pseudo_collate
+from mmengine.dataset import pseudo_collate
 from mmengine.structures import InstanceData
 
 from mmpose.registry import DATASETS, MODELS

@@ -3,7 +3,6 @@ LOGOCAPHead with the same shape."""
 import ast
 import os.path as osp
 
-import torch
 
 from logocap_mmpose.models.heads.official_keys import official_head_key
 from mmpose.registry import MODELS

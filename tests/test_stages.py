@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from logocap_mmpose.models import (AttentiveNorm2d, ConvMessagePassing,
-                                   OKSKernelLoss, contextual_adaptation,
-                                   oks_kernel_targets, top2_decode)
+                                   contextual_adaptation, oks_kernel_targets,
+                                   top2_decode)
 from logocap_mmpose.models.kem import (gaussian_window, keypoint_scales,
                                        local_kem_offsets, sample_global_kems,
                                        sample_local_kems)

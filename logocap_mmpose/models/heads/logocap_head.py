@@ -9,7 +9,7 @@ feats -> heatmaps (K keypoints + centre), offsets, embedding
 The head only orchestrates; each stage is a function or module of its own.
 Shapes: B images, N proposals per image, M = B*N, K keypoints.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
