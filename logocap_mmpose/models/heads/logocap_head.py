@@ -200,12 +200,14 @@ class LOGOCAPHead(BaseHead):
         return (self.heatmap_layers(x), self.offset_layers(x),
                 self.embedding_layers(x))
 
-    def kams(self, embedding: Tensor, initial: Tensor) -> Tensor:
-        """Local KEMs -> features -> CMP: (B, N, K, 2) -> (B, N, K, S, S)."""
-        B, N, K, _ = initial.shape
-        S = self.local_kem_size
+    def local_poses(self, initial: Tensor) -> Tensor:
+        """Local KEM candidates: (B, N, K, 2) -> (B, N, K, S, S, 2)."""
+        return local_kem_poses(initial, self.kem_offsets)
+
+    def kams(self, embedding: Tensor, poses: Tensor) -> Tensor:
+        """Local KEM features -> CMP: (B, N, K, S, S, 2) -> (B, N, K, S, S)."""
+        B, N, K, S = poses.shape[:4]
         with record_function('logocap/local_kem'):
-            poses = local_kem_poses(initial, self.kem_offsets)
             local = sample_local_kems(embedding, poses, self.stride)
         with record_function('logocap/kam'):
             kams = self.cmp(local.reshape(B * N, -1, S, S))
@@ -261,10 +263,10 @@ class LOGOCAPHead(BaseHead):
             if self.inject_gt_proposals:
                 initial = torch.cat((initial, self._gt_center_proposals(
                     displacements.detach(), gt_kpts, gt_vis)), dim=1)
-            targets = oks_kernel_targets(
-                local_kem_poses(initial, self.kem_offsets), gt_kpts, gt_vis,
-                gt_areas, self.sigmas, self.oks_threshold)
-        kams = self.kams(embedding, initial)
+            poses = self.local_poses(initial)
+            targets = oks_kernel_targets(poses, gt_kpts, gt_vis, gt_areas,
+                                         self.sigmas, self.oks_threshold)
+        kams = self.kams(embedding, poses)
         B, N, _, S, _ = kams.shape
         w = targets['weights'].reshape(B * N, K)
         losses['loss_kam'] = self.kam_loss(
@@ -381,7 +383,8 @@ class LOGOCAPHead(BaseHead):
             scores = scores.reshape(B, K, N, K).diagonal(dim1=1, dim2=3)
             return initial, scores
         if mode != 'kems_only':
-            kams = self.kams(embedding, initial).clamp(0, 1)
+            kams = self.kams(embedding,
+                             self.local_poses(initial)).clamp(0, 1)
         if mode == 'kams_only':
             with record_function('logocap/decode'):
                 offsets, scores = top2_decode(kams.flatten(0, 1),
