@@ -10,6 +10,6 @@ from .version import __version__
 
 register_safe_globals()
 
-from . import codecs, models  # noqa: E402,F401
+from . import codecs, datasets, models  # noqa: E402,F401
 
-__all__ = ["__version__", "codecs", "models"]
+__all__ = ["__version__", "codecs", "datasets", "models"]

@@ -195,10 +195,16 @@ def test_oks_kernel_loss_hand_computed():
     oks[0, 0, 1, 1] = 0.5
     oks[1, 1] = 1.0
     weights = torch.tensor([[0.2, 0.4], [0.0, 0.5], [0.0, 0.0]])
+    # the 3 proposals given are the gated ones: a mean over all of them
     # proposal 0: (0.2*(1 + 0.25) + 0.4*0) / 8 = 0.03125
-    # proposal 1: 0.5 * 4 * 1 / 8 = 0.25; proposal 2 gated out
-    expected = 0.5 * (0.03125 + 0.25) / 2
+    # proposal 1: 0.5 * 4 * 1 / 8 = 0.25; proposal 2: zero weights, 0
+    expected = 0.5 * (0.03125 + 0.25 + 0.0) / 3
     assert float(loss(kams, oks, weights)) == pytest.approx(expected)
+    empty = torch.zeros(0, 2, 2, 2, requires_grad=True)
+    zero = loss(empty, empty.detach(), torch.zeros(0, 2))
+    assert float(zero) == 0.0
+    zero.backward()
+    assert empty.grad is not None
     with pytest.raises(ValueError, match='shape'):
         loss(kams, oks, weights[:, :1])
 

@@ -16,6 +16,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmpose.codecs.base import BaseKeypointCodec
@@ -77,16 +78,18 @@ class LOGOCAPLabel(BaseKeypointCodec):
         - ``instance_keypoints`` (N, K, 2), ``instance_keypoints_visible``
           (N, K), ``instance_areas`` (N,): ground truth in input space for the
           on-the-fly OKS matching of the head.
-        Persons with ``area < min_center_area`` get no centre and no offsets
-        but keep their keypoint heatmaps and stay OKS ground truth. Keypoints
-        outside the input are treated as invisible.
+        Persons whose annotated area (the area before augmentation, in image
+        pixels, as the authors) is below ``min_center_area`` get no centre
+        and no offsets but keep their keypoint heatmaps and stay OKS ground
+        truth. Keypoints outside the input are treated as invisible.
 
     Args:
         input_size (tuple): network input (w, h).
         heatmap_size (tuple): output map (w, h).
         sigma (float): keypoint Gaussian sigma, in heatmap cells.
         center_sigma (float): centre Gaussian sigma, in heatmap cells.
-        min_center_area (float): smallest area (input pixels^2) with a centre.
+        min_center_area (float): smallest annotated area (image pixels^2,
+            before augmentation) with a centre.
         offset_radius (int): half side of the offset window, in cells.
         background_weight (float): heatmap weight outside the Gaussians.
         decode_max_instances (int): number of centre proposals (top N).
@@ -94,9 +97,17 @@ class LOGOCAPLabel(BaseKeypointCodec):
         decode_nms_kernel (int): max-pool size of the centre NMS.
         refine_sigma (float): sigma (input pixels) of the on-the-fly Gaussian
             targets over the global KEM windows, see :meth:`window_targets`.
+        decode_on_input (bool): decode the initial poses as the authors' code
+            does (needed to reproduce their released weights): the centre
+            NMS runs on the centre map upsampled ``stride`` times (bilinear,
+            ``align_corners=False``), so centres are integer input pixels and
+            peaks on the border of the upsampled map are kept; each keypoint
+            is the centre plus ``stride`` times the displacement read at the
+            cell ``floor(centre / stride)``. Default False: NMS on the
+            stride-s map, keypoints at ``to_input(cell + displacement)``.
     """
 
-    auxiliary_encode_keys = {'area'}
+    auxiliary_encode_keys = {'area', 'warp_mat'}
     field_mapping_table = dict(
         heatmaps='heatmaps',
         heatmap_weights='heatmap_weights',
@@ -119,7 +130,8 @@ class LOGOCAPLabel(BaseKeypointCodec):
                  decode_max_instances: int = 30,
                  decode_thr: float = 0.01,
                  decode_nms_kernel: int = 3,
-                 refine_sigma: float = 4.0):
+                 refine_sigma: float = 4.0,
+                 decode_on_input: bool = False):
         super().__init__()
         strides = np.asarray(input_size, np.float32) / np.asarray(
             heatmap_size, np.float32)
@@ -142,6 +154,10 @@ class LOGOCAPLabel(BaseKeypointCodec):
         self.decode_thr = decode_thr
         self.decode_nms_kernel = decode_nms_kernel
         self.refine_sigma = refine_sigma
+        if decode_on_input and self.stride != int(self.stride):
+            raise ValueError('decode_on_input needs an integer stride, got '
+                             f'{self.stride}')
+        self.decode_on_input = decode_on_input
 
     # ------------------------------------------------------------------ encode
     def to_heatmap(self, xy):
@@ -155,8 +171,21 @@ class LOGOCAPLabel(BaseKeypointCodec):
     def encode(self,
                keypoints: np.ndarray,
                keypoints_visible: Optional[np.ndarray] = None,
-               area: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
-        """Encode input-space keypoints (N, K, 2) into the targets above."""
+               area: Optional[np.ndarray] = None,
+               warp_mat: Optional[np.ndarray] = None
+               ) -> Dict[str, np.ndarray]:
+        """Encode input-space keypoints into the targets above.
+
+        Args:
+            keypoints (np.ndarray): (N, K, 2), input pixels.
+            keypoints_visible (np.ndarray, optional): (N, K).
+            area (np.ndarray, optional): (N,) areas in input pixels^2 (as
+                ``BottomupRandomAffine`` leaves them); the keypoint box when
+                None.
+            warp_mat (np.ndarray, optional): (2, 3) image -> input affine of
+                the augmentation; the annotated area is ``area / |det|``.
+                Without it ``area`` is taken as the annotated area too.
+        """
         keypoints = np.asarray(keypoints, np.float32)
         if keypoints.ndim != 3 or keypoints.shape[-1] != 2:
             raise ValueError('keypoints must have shape (N, K, 2), got '
@@ -180,7 +209,11 @@ class LOGOCAPLabel(BaseKeypointCodec):
         n_vis = visible.sum(1)
         centers = (uv * visible[..., None]).sum(1) / np.maximum(n_vis, 1)[:,
                                                                          None]
-        has_center = (n_vis > 0) & (area >= self.min_center_area)
+        annotated = area
+        if warp_mat is not None:
+            det = abs(float(np.linalg.det(np.asarray(warp_mat)[:2, :2])))
+            annotated = area / max(det, 1e-12)
+        has_center = (n_vis > 0) & (annotated >= self.min_center_area)
 
         # truncated Gaussians at the keypoints (sigma) and centres, max-combined
         heatmaps = np.zeros((K + 1, H, W), np.float32)
@@ -281,14 +314,27 @@ class LOGOCAPLabel(BaseKeypointCodec):
         K = C - 1
         N = min(max_instances or self.decode_max_instances, H * W)
         thr = self.decode_thr if thr is None else thr
-        centers = batch_heatmap_nms(heatmaps[:, K:].clamp(min=0),
+        if self.decode_on_input:  # centre map at the input resolution
+            s = int(self.stride)
+            center_map = F.interpolate(
+                heatmaps[:, K:], size=(H * s, W * s), mode='bilinear',
+                align_corners=False)
+        else:
+            s, center_map = 1, heatmaps[:, K:]
+        width = center_map.shape[-1]
+        centers = batch_heatmap_nms(center_map.clamp(min=0),
                                     self.decode_nms_kernel)
         scores, index = centers.flatten(1).topk(N, dim=1)  # (B, N)
+        peaks = torch.stack((index % width, index // width), -1)  # (B, N, 2)
+        cells = torch.div(peaks, s, rounding_mode='floor')
+        cell_index = cells[..., 1] * W + cells[..., 0]
         disp = displacements.reshape(B, K * 2, H * W)
-        disp = disp.gather(2, index[:, None].expand(B, K * 2, N))
+        disp = disp.gather(2, cell_index[:, None].expand(B, K * 2, N))
         disp = disp.reshape(B, K, 2, N).permute(0, 3, 1, 2)  # (B, N, K, 2)
-        cells = torch.stack((index % W, index // W), -1).to(disp)
-        keypoints = self.to_input(cells[:, :, None] + disp)
+        if self.decode_on_input:  # centre pixel + s * its cell's displacement
+            keypoints = peaks[:, :, None].to(disp) + s * disp
+        else:
+            keypoints = self.to_input(cells[:, :, None].to(disp) + disp)
         valid = scores >= thr
         valid[:, 0] = True
         return keypoints, scores, valid

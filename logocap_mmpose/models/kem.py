@@ -155,7 +155,108 @@ def sample_global_kems(heatmaps: Tensor, centers: Tensor, size: int,
 
 def gaussian_window(size: int, sigma: float, dtype=torch.float32,
                     device=None) -> Tensor:
-    """The reweighing Gaussian centred in an a x a window: (a, a)."""
+    """The reweighing Gaussian centred in an a x a window: (a, a); values
+    below 1e-4 are set to 0, as the authors do."""
     steps = window_steps(size, dtype, device)
     g = torch.exp(-steps**2 / (2 * sigma**2))
-    return g[:, None] * g[None, :]
+    g = g[:, None] * g[None, :]
+    return g.masked_fill(g < 1e-4, 0)
+
+
+# ---------------------------------------------------------------------------
+# The authors' sampling conventions (used to run the authors' weights and to
+# reproduce their numbers; see the README's design notes).
+
+
+def _authors_axis(coord: Tensor, size: int):
+    """Corner indices and weights of the authors' bilinear sampler, one axis.
+
+    Inside ``[0, size - 1)`` it is ordinary linear interpolation. Below 0 it
+    reads index 0; at or beyond ``size`` it reads index ``size - 1``; in the
+    open interval ``(size - 1, size)`` it reads index ``size - 1`` times
+    ``coord - (size - 1)``; at exactly ``size - 1`` it gives 0.
+
+    Returns:
+        tuple: ``i0``, ``w0``, ``i1``, ``w1`` with the shape of ``coord``.
+    """
+    last = size - 1
+    floor = coord.floor()
+    frac = coord - floor
+    inside = (coord >= 0) & (coord < last)
+    below = coord < 0
+    past = coord >= size
+    edge = (coord > last) & (coord < size)
+    i0 = torch.where(inside, floor, coord.new_tensor(0.0))
+    i0 = torch.where(edge | past | (coord == last), coord.new_tensor(
+        float(last)), i0).long()
+    i1 = (i0 + 1).clamp(max=last)
+    w1 = torch.where(inside, frac, torch.zeros_like(frac))
+    w0 = torch.where(inside, 1 - frac, torch.zeros_like(frac))
+    w0 = torch.where(below | past, torch.ones_like(w0), w0)
+    w0 = torch.where(edge, coord - last, w0)
+    return i0, w0, i1, w1
+
+
+def sample_points_authors(feature: Tensor, points: Tensor) -> Tensor:
+    """The authors' bilinear sampler at map coordinates (see
+    :func:`_authors_axis` for its border rules).
+
+    Args:
+        feature (Tensor): (B, C, h, w).
+        points (Tensor): (B, P, 2) positions (x, y) in map cells (cell
+            ``(u, v)`` is the point ``(u, v)``).
+
+    Returns:
+        Tensor: (B, C, P).
+    """
+    B, C, h, w = feature.shape
+    x0, wx0, x1, wx1 = _authors_axis(points[..., 0], w)
+    y0, wy0, y1, wy1 = _authors_axis(points[..., 1], h)
+    flat = feature.reshape(B, C, h * w)
+    out = 0
+    for yi, wy in ((y0, wy0), (y1, wy1)):
+        for xi, wx in ((x0, wx0), (x1, wx1)):
+            index = (yi * w + xi)[:, None].expand(B, C, -1)
+            out = out + flat.gather(2, index) * (wy * wx)[:, None]
+    return out
+
+
+def sample_local_kems_authors(embedding: Tensor, poses: Tensor,
+                              stride: float) -> Tensor:
+    """:func:`sample_local_kems` with the authors' convention: the embedding
+    cell ``u`` is the input point ``stride * u`` (samples at ``p / stride``)
+    and the authors' border rules."""
+    B, N, K, S = poses.shape[:4]
+    C = embedding.shape[1]
+    feats = sample_points_authors(embedding, poses.reshape(B, -1, 2) / stride)
+    feats = feats.reshape(B, C, N, K, S, S).permute(0, 2, 3, 1, 4, 5)
+    return feats.reshape(B, N, K * C, S, S)
+
+
+def sample_global_kems_authors(heatmaps: Tensor, centers: Tensor, size: int,
+                               stride: float) -> Tensor:
+    """:func:`sample_global_kems` as the authors compute it: windows of the
+    heatmaps upsampled ``stride`` times (bilinear, ``align_corners=False``),
+    read with the authors' sampler at input pixels.
+
+    Args:
+        heatmaps (Tensor): (B, K, h, w) stride-``stride`` keypoint heatmaps.
+        centers (Tensor): (B, N, K, 2) window centres, input pixels.
+        size (int): a, window side.
+        stride (float): upsampling factor (an integer value).
+
+    Returns:
+        Tensor: (B, N, K, a, a).
+    """
+    B, K, h, w = heatmaps.shape
+    N = centers.shape[1]
+    up = F.interpolate(heatmaps, scale_factor=stride, mode='bilinear',
+                       align_corners=False)
+    steps = window_steps(size, centers.dtype, centers.device)
+    gy, gx = torch.meshgrid(steps, steps, indexing='ij')
+    offsets = torch.stack((gx, gy), -1)  # (a, a, 2)
+    pts = centers.permute(0, 2, 1, 3)[:, :, :, None, None] + offsets
+    H, W = up.shape[-2:]
+    out = sample_points_authors(up.reshape(B * K, 1, H, W),
+                                pts.reshape(B * K, -1, 2))
+    return out.reshape(B, K, N, size, size).permute(0, 2, 1, 3, 4)

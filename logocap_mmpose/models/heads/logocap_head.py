@@ -27,12 +27,15 @@ from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ..adaptation import contextual_adaptation, top2_decode
 from ..attentive_norm import AttentiveNorm2d
 from ..kem import (gaussian_window, keypoint_scales, local_kem_offsets,
-                   local_kem_poses, sample_global_kems, sample_local_kems,
-                   sample_points)
+                   local_kem_poses, sample_global_kems,
+                   sample_global_kems_authors, sample_local_kems,
+                   sample_local_kems_authors, sample_points)
 from ..losses import oks_kernel_targets
 from ..message_passing import ConvMessagePassing
+from ..pose_nms import pose_nms_in_order
 
 MODES = ('full', 'baseline', 'kems_only', 'kams_only')
+NMS_ORDERS = ('score', 'proposal')
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> List[nn.Module]:
@@ -41,6 +44,28 @@ def _conv_bn_relu(in_channels: int, out_channels: int) -> List[nn.Module]:
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True)
     ]
+
+
+def gated_proposals(initial: Tensor, gate: Tensor) -> Tuple[Tensor, Tensor]:
+    """The gated proposals of each image, moved to the front of its row.
+
+    Args:
+        initial (Tensor): (B, N, K, 2) proposals.
+        gate (Tensor): (B, N) bool.
+
+    Returns:
+        tuple: ``selected`` (B, n, K, 2) with n the largest gated count of an
+        image (rows padded with ungated proposals) and ``valid`` (B, n) bool.
+        ``selected[valid]`` equals ``initial[gate]`` (image-major order).
+    """
+    B, N = gate.shape
+    counts = gate.sum(1)
+    n = int(counts.max())
+    order = torch.argsort((~gate).to(torch.uint8), dim=1, stable=True)[:, :n]
+    selected = initial.gather(
+        1, order[..., None, None].expand(B, n, *initial.shape[2:]))
+    valid = torch.arange(n, device=gate.device)[None] < counts[:, None]
+    return selected, valid
 
 
 @MODELS.register_module()
@@ -65,6 +90,13 @@ class LOGOCAPHead(BaseHead):
         reweigh_sigma (float, optional): sigma of the reweighing Gaussian;
             ``(a - 1) / 6`` when None (the 3-sigma rule).
         top2_lambda (float): weight of the best cell in the top-2 decoding.
+        sampling (str): where the KEMs read the stride-s maps. 'centred'
+            (default): cell ``u`` is centred at input ``s*u + (s-1)/2``, the
+            convention of this package's codec (exact flips, exact
+            upsampling). 'authors': the authors' code, needed to run their
+            weights: the embedding cell ``u`` is input ``s*u`` and the global
+            KEMs are read from the s-times upsampled heatmaps, both with the
+            authors' bilinear border rules (see ``models/kem.py``).
         adaptation_impl (str): 'fft' (default: the true convolution through
             FFTs, 3-6x cheaper on CPU) or 'conv' (grouped conv2d, as the
             authors); equal up to float rounding.
@@ -93,6 +125,7 @@ class LOGOCAPHead(BaseHead):
                  global_kem_size: int = 97,
                  reweigh_sigma: Optional[float] = None,
                  top2_lambda: float = 0.75,
+                 sampling: str = 'centred',
                  adaptation_impl: str = 'fft',
                  num_proposals: int = 30,
                  oks_threshold: float = 0.5,
@@ -135,6 +168,10 @@ class LOGOCAPHead(BaseHead):
             raise ValueError("adaptation_impl must be 'conv' or 'fft', got "
                              f'{adaptation_impl!r}')
         self.adaptation_impl = adaptation_impl
+        if sampling not in ('centred', 'authors'):
+            raise ValueError("sampling must be 'centred' or 'authors', got "
+                             f'{sampling!r}')
+        self.sampling = sampling
         self.num_proposals = num_proposals
         self.oks_threshold = oks_threshold
         self.inject_gt_proposals = inject_gt_proposals
@@ -204,11 +241,19 @@ class LOGOCAPHead(BaseHead):
         """Local KEM candidates: (B, N, K, 2) -> (B, N, K, S, S, 2)."""
         return local_kem_poses(initial, self.kem_offsets)
 
+    def local_kem_features(self, embedding: Tensor, poses: Tensor) -> Tensor:
+        """Embedding on the local KEMs: (B, N, K, S, S, 2) -> (B, N, K*C, S,
+        S), keypoint-major channels."""
+        with record_function('logocap/local_kem'):
+            if self.sampling == 'authors':
+                return sample_local_kems_authors(embedding, poses,
+                                                 self.stride)
+            return sample_local_kems(embedding, poses, self.stride)
+
     def kams(self, embedding: Tensor, poses: Tensor) -> Tensor:
         """Local KEM features -> CMP: (B, N, K, S, S, 2) -> (B, N, K, S, S)."""
         B, N, K, S = poses.shape[:4]
-        with record_function('logocap/local_kem'):
-            local = sample_local_kems(embedding, poses, self.stride)
+        local = self.local_kem_features(embedding, poses)
         with record_function('logocap/kam'):
             kams = self.cmp(local.reshape(B * N, -1, S, S))
         return kams.reshape(B, N, K, S, S)
@@ -217,8 +262,9 @@ class LOGOCAPHead(BaseHead):
                     initial: Tensor) -> Tensor:
         """Reweighed heatmap windows: (B, N, K, 2) -> (B, N, K, a, a)."""
         a = self.global_kem_size
-        windows = sample_global_kems(keypoint_heatmaps, initial, a,
-                                     self.stride)
+        sample = sample_global_kems_authors if self.sampling == 'authors' \
+            else sample_global_kems
+        windows = sample(keypoint_heatmaps, initial, a, self.stride)
         return windows * gaussian_window(a, self.reweigh_sigma,
                                          windows.dtype, windows.device)
 
@@ -233,8 +279,27 @@ class LOGOCAPHead(BaseHead):
              feats: Tuple[Tensor],
              batch_data_samples: OptSampleList,
              train_cfg: ConfigType = {}) -> dict:
-        """Heatmap, offset, OKS kernel and refined-heatmap losses."""
+        """Heatmap, offset, OKS kernel (KAM) and refined-heatmap losses."""
         heatmaps, displacements, embedding = self.forward(feats)
+        losses = self.dense_losses(heatmaps, displacements,
+                                   batch_data_samples)
+        gt_kpts, gt_vis, gt_areas = self._padded_instances(
+            batch_data_samples, heatmaps)
+        with torch.no_grad():
+            initial, _, _ = self.decoder.decode_batch(
+                heatmaps.detach(), displacements.detach(),
+                self.num_proposals, thr=float('-inf'))
+            if self.inject_gt_proposals:
+                initial = torch.cat((initial, self._gt_center_proposals(
+                    displacements.detach(), gt_kpts, gt_vis)), dim=1)
+        losses.update(
+            self.refinement_losses(heatmaps, embedding, initial, gt_kpts,
+                                   gt_vis, gt_areas))
+        return losses
+
+    def dense_losses(self, heatmaps: Tensor, displacements: Tensor,
+                     batch_data_samples: OptSampleList) -> dict:
+        """Heatmap and offset losses against the codec's targets."""
         K = self.num_keypoints
         fields = [d.gt_fields for d in batch_data_samples]
         gt_heatmaps = torch.stack([f.heatmaps for f in fields])
@@ -248,43 +313,64 @@ class LOGOCAPHead(BaseHead):
             weights = weights * torch.stack([f.heatmap_mask for f in fields])
         gt_disp = torch.stack([f.displacements for f in fields])
         disp_weights = torch.stack([f.displacement_weights for f in fields])
-        losses = dict(
+        return dict(
             loss_heatmap=self.heatmap_loss(heatmaps, gt_heatmaps,
                                            mask=weights),
             loss_offset=self.offset_loss(displacements, gt_disp,
                                          disp_weights))
 
-        gt_kpts, gt_vis, gt_areas = self._padded_instances(
-            batch_data_samples, heatmaps)
+    def refinement_losses(self, heatmaps: Tensor, embedding: Tensor,
+                          initial: Tensor, gt_keypoints: Tensor,
+                          gt_visible: Tensor, gt_areas: Tensor) -> dict:
+        """KAM and refine losses over the gated proposals, as the authors.
+
+        Only the proposals that pass the OKS gate enter the CMP (so its
+        BatchNorm statistics come from them), and both losses are means over
+        those proposals. With no gated proposal both losses are zeros that
+        still reach the CMP and the heatmaps (defined, zero gradients).
+
+        Args:
+            heatmaps (Tensor): (B, K+1, h, w) predicted heatmaps.
+            embedding (Tensor): (B, C, h, w).
+            initial (Tensor): (B, N, K, 2) proposals, input px (no grad).
+            gt_keypoints (Tensor): (B, G, K, 2), input px.
+            gt_visible (Tensor): (B, G, K).
+            gt_areas (Tensor): (B, G), input px^2.
+
+        Returns:
+            dict: ``loss_kam``, ``loss_refine`` and the logged gate figures
+            ``oks_gate_ratio`` (gated / all proposals) and ``oks_gated_mean``.
+        """
+        K = self.num_keypoints
         with torch.no_grad():
-            initial, _, _ = self.decoder.decode_batch(
-                heatmaps.detach(), displacements.detach(),
-                self.num_proposals, thr=float('-inf'))
-            if self.inject_gt_proposals:
-                initial = torch.cat((initial, self._gt_center_proposals(
-                    displacements.detach(), gt_kpts, gt_vis)), dim=1)
-            poses = self.local_poses(initial)
-            targets = oks_kernel_targets(poses, gt_kpts, gt_vis, gt_areas,
+            targets = oks_kernel_targets(self.local_poses(initial),
+                                         gt_keypoints, gt_visible, gt_areas,
                                          self.sigmas, self.oks_threshold)
-        kams = self.kams(embedding, poses)
-        B, N, _, S, _ = kams.shape
-        w = targets['weights'].reshape(B * N, K)
-        losses['loss_kam'] = self.kam_loss(
-            kams.reshape(B * N, K, S, S),
-            targets['oks'].reshape(B * N, K, S, S), w)
-        refined = self.adapt(self.global_kems(heatmaps[:, :K], initial), kams)
+        gate = targets['gate']  # (B, N)
+        gated = gate.float()
+        logs = dict(
+            oks_gate_ratio=gated.mean(),
+            oks_gated_mean=(targets['best_oks'] * gated).sum() /
+            gated.sum().clamp(min=1))
+        if not bool(gate.any()):
+            zero = sum(p.sum() for p in self.cmp.parameters()) * 0 + \
+                embedding.sum() * 0 + heatmaps.sum() * 0
+            return dict(loss_kam=zero, loss_refine=zero.clone(), **logs)
+        selected, valid = gated_proposals(initial, gate)
+        local = self.local_kem_features(embedding,
+                                        self.local_poses(selected))[valid]
+        kams = self.cmp(local)  # (M, K, S, S), raw
+        weights = targets['weights'][gate]  # (M, K)
+        loss_kam = self.kam_loss(kams, targets['oks'][gate], weights)
+        refined = self.adapt(
+            self.global_kems(heatmaps[:, :K], selected)[valid][None],
+            kams[None])[0]
         with torch.no_grad():
             refine_targets = self.decoder.window_targets(
-                initial.flatten(0, 1),
-                targets['matched_keypoints'].flatten(0, 1),
+                initial[gate], targets['matched_keypoints'][gate],
                 self.global_kem_size)
-        losses['loss_refine'] = self.refine_loss(
-            refined.flatten(0, 1), refine_targets, w)
-        gate = targets['gate'].float()
-        losses['oks_gate_ratio'] = gate.mean()
-        losses['oks_gated_mean'] = (targets['best_oks'] * gate).sum() / \
-            gate.sum().clamp(min=1)
-        return losses
+        loss_refine = self.refine_loss(refined, refine_targets, weights)
+        return dict(loss_kam=loss_kam, loss_refine=loss_refine, **logs)
 
     @staticmethod
     def _padded_instances(batch_data_samples, ref: Tensor):
@@ -330,12 +416,18 @@ class LOGOCAPHead(BaseHead):
         ``test_cfg``: ``flip_test`` (feats are then [orig, flipped]), ``mode``
         (one of 'full', 'baseline', 'kems_only', 'kams_only'),
         ``max_proposals``, ``nms_dist_thr``, ``nms_joints_thr``,
-        ``max_num_people``, ``output_heatmaps``.
+        ``max_num_people``, ``nms_order`` ('score', default: MMPose's
+        ``nearby_joints_nms``, best pose score first; 'proposal': the
+        authors' pose NMS, visiting the poses in centre-score order, see
+        ``models/pose_nms.py``), ``output_heatmaps``.
         """
         mode = test_cfg.get('mode', 'full')
         if mode not in MODES:
             raise ValueError(f'test_cfg.mode must be one of {MODES}, got '
                              f'{mode!r}')
+        if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
+            raise ValueError(f'test_cfg.nms_order must be one of '
+                             f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
         K = self.num_keypoints
         if test_cfg.get('flip_test', False):
             if not (isinstance(feats, list) and len(feats) == 2):
@@ -414,13 +506,7 @@ class LOGOCAPHead(BaseHead):
             kpts, kpt_scores = kpts[keep], kpt_scores[keep]
             nms_thr = test_cfg.get('nms_dist_thr', 0.05)
             if len(kpts) > 0 and nms_thr > 0:
-                order = nearby_joints_nms(
-                    [dict(keypoints=k, score=s)
-                     for k, s in zip(kpts, kpt_scores)],
-                    nms_thr,
-                    test_cfg.get('nms_joints_thr', None),
-                    score_per_joint=True,
-                    max_dets=test_cfg.get('max_num_people', 30))
+                order = self._pose_nms(kpts, kpt_scores, nms_thr, test_cfg)
                 kpts, kpt_scores = kpts[order], kpt_scores[order]
             bboxes = np.concatenate((kpts.min(1), kpts.max(1)), axis=1) \
                 if len(kpts) else np.zeros((0, 4), np.float32)
@@ -431,3 +517,17 @@ class LOGOCAPHead(BaseHead):
                     bboxes=bboxes,
                     bbox_scores=kpt_scores.mean(-1)))
         return preds
+
+    @staticmethod
+    def _pose_nms(kpts: np.ndarray, kpt_scores: np.ndarray, nms_thr: float,
+                  test_cfg: ConfigType) -> List[int]:
+        """Indices of the poses (P, K, 2) kept by the pose NMS that
+        ``test_cfg.nms_order`` selects, scored by their mean keypoint score."""
+        joints_thr = test_cfg.get('nms_joints_thr', None)
+        max_dets = test_cfg.get('max_num_people', 30)
+        if test_cfg.get('nms_order', 'score') == 'proposal':
+            return pose_nms_in_order(kpts, kpt_scores.mean(-1), nms_thr,
+                                     joints_thr, max_dets)
+        return nearby_joints_nms(
+            [dict(keypoints=k, score=s) for k, s in zip(kpts, kpt_scores)],
+            nms_thr, joints_thr, score_per_joint=True, max_dets=max_dets)

@@ -1,15 +1,19 @@
-"""Names of the authors' LOGO-CAP head parameters in this package.
+"""Names of the authors' LOGO-CAP parameters in this package.
 
 Every learned layer of the authors' model maps one-to-one, with the same
 shape, onto :class:`LOGOCAPHead` (prefix ``head.`` inside a
-``BottomupPoseEstimator``). Two conversions beyond renaming are needed by a
-checkpoint converter, both recorded in :data:`VALUE_NOTES`:
+``BottomupPoseEstimator``); the authors' HRNet (HigherHRNet / DEKR flavour)
+names its layers exactly as MMPose's ``HRNet`` does, so ``backbone.*`` keys
+keep their names. One value conversion is needed, recorded in
+:data:`VALUE_NOTES`: the authors' offsets are ``centre - keypoint``, ours
+are ``keypoint - cell`` (MMPose's convention), so ``final_layer_reg`` is
+negated.
 
-- the authors' offsets are ``centre - keypoint``; ours are
-  ``keypoint - cell`` (MMPose's convention): negate ``final_layer_reg``;
-- the authors' heatmap pixel ``i`` sits at input pixel ``4i`` while ours
-  sits at ``4i + 1.5`` (see ``codecs/logocap_label.py``); this is a 1.5 px
-  shift of the decoded keypoints, not a weight change.
+The authors' sampling conventions are not a weight matter: their code reads
+the embedding at ``p / 4`` and decodes centres and keypoint windows on the
+4x upsampled heatmaps. The head's ``sampling='authors'`` and the codec's
+``decode_on_input=True`` reproduce that (the ``*_official_*`` configs);
+``utils/official_checkpoint.py`` converts whole checkpoints.
 """
 import re
 from typing import Optional
@@ -55,3 +59,19 @@ def official_head_key(key: str) -> Optional[str]:
             return f'cmp.layers.{index}.' + re.sub(pattern, replacement,
                                                     rest)
     return f'cmp.layers.{index}.{rest}'
+
+
+def official_model_key(key: str) -> str:
+    """Our ``BottomupPoseEstimator`` key for one key of the authors' model.
+
+    Args:
+        key (str): e.g. ``'backbone.stage4.0.fuse_layers.0.1.0.weight'`` or
+            ``'final_layer_reg.bias'``.
+
+    Returns:
+        str: the same name for ``backbone.*`` keys, ``'head.'`` plus
+        :func:`official_head_key` otherwise.
+    """
+    if key.startswith('backbone.'):
+        return key
+    return 'head.' + official_head_key(key)

@@ -87,8 +87,10 @@ def oks_kernel_targets(poses: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
 class OKSKernelLoss(nn.Module):
     """OKS kernel loss for the KAMs (paper eq. 7, authors' normalisation).
 
-    L = loss_weight * sum_n mean_{k,i,j} w_nk (KAM_nk(i,j) - OKS_nk(i,j))^2
-        / max(1, number of proposals with a nonzero weight)
+    L = loss_weight * mean_{n,k,i,j} w_nk (KAM_nk(i,j) - OKS_nk(i,j))^2
+
+    over the M proposals given, which are the gated ones (the head runs the
+    CMP on those only), so the loss does not shrink when few pass the gate.
 
     Args:
         loss_weight (float): factor of the loss.
@@ -103,8 +105,8 @@ class OKSKernelLoss(nn.Module):
         Args:
             kams (Tensor): (M, K, S, S) raw KAMs.
             oks (Tensor): (M, K, S, S) targets.
-            weights (Tensor): (M, K) per-keypoint weights, zero where gated
-                out.
+            weights (Tensor): (M, K) per-keypoint weights of the gated
+                proposals.
 
         Returns:
             Tensor: scalar loss.
@@ -113,7 +115,7 @@ class OKSKernelLoss(nn.Module):
             raise ValueError(f'shape mismatch: kams {tuple(kams.shape)}, oks '
                              f'{tuple(oks.shape)}, weights '
                              f'{tuple(weights.shape)}')
+        if kams.numel() == 0:
+            return kams.sum() * 0
         per_cell = (kams - oks).pow(2) * weights[..., None, None]
-        per_proposal = per_cell.flatten(1).mean(1)  # mean over k, i, j
-        count = (weights > 0).any(1).sum().clamp(min=1)
-        return per_proposal.sum() / count * self.loss_weight
+        return per_cell.mean() * self.loss_weight

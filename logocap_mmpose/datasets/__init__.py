@@ -1,0 +1,3 @@
+from .transforms import LOGOCAPTestResize
+
+__all__ = ['LOGOCAPTestResize']

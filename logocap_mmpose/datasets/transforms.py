@@ -1,0 +1,120 @@
+"""The authors' test-time resize, as an MMPose transform.
+
+The authors' test loader (inherited from HigherHRNet) resizes like MMPose's
+``BottomupResize(size_factor=64, resize_mode='expand')`` (short side to the
+input size, long side to a multiple of 64, same scale on both axes, the image
+centred with zero padding), but rounds differently:
+
+- the image centre is ``(int(w / 2 + 0.5), int(h / 2 + 0.5))`` (half up);
+  ``BottomupResize`` uses ``np.round`` (half to even), one pixel apart when
+  ``w`` or ``h`` is 1 modulo 4;
+- the long side is ``int((L + 63) // 64 * 64)`` of the float resized length
+  ``L``, which rounds down when ``L`` lies just above a multiple of 64 (in
+  ``(64m, 64m + 1)``), where ``BottomupResize`` takes the next multiple;
+- the warp matrix comes from three float32 points through
+  ``cv2.getAffineTransform``, as in the authors' ``get_affine_transform``.
+"""
+from typing import Dict, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmpose.registry import TRANSFORMS
+
+
+def authors_test_size(img_w: int, img_h: int, input_size: int,
+                      size_factor: int = 64) -> Tuple[int, int]:
+    """Canvas (w, h) of the authors' test resize."""
+    f = size_factor
+    short = int((input_size + f - 1) // f * f)
+    if img_w < img_h:
+        return short, int((short / img_w * img_h + f - 1) // f * f)
+    return int((short / img_h * img_w + f - 1) // f * f), short
+
+
+def authors_test_warp(img_w: int, img_h: int, input_size: int,
+                      size_factor: int = 64) -> Dict[str, np.ndarray]:
+    """Warp matrix and MMPose meta of the authors' test resize.
+
+    Returns:
+        dict: ``warp_mat`` (2, 3) image -> input, ``input_size`` (w, h) of the
+        canvas, ``input_center`` (2,) the image point at the canvas centre,
+        and ``input_scale`` (2,) the image extent the canvas covers, so that
+        MMPose's ``kpt / input_size * input_scale + input_center -
+        0.5 * input_scale`` maps input pixels back to the image.
+    """
+    out_w, out_h = authors_test_size(img_w, img_h, input_size, size_factor)
+    center = np.array([int(img_w / 2.0 + 0.5), int(img_h / 2.0 + 0.5)],
+                      np.float32)
+    # the image width the canvas width stands for (the authors' scale * 200)
+    if img_w < img_h:
+        src_w = img_w
+    else:
+        src_w = out_w / out_h * img_h
+    # three corresponding points: the centres, a point above them and a
+    # point to the left of that one (a similarity, no rotation)
+    up_src = np.array([0, -0.5 * src_w], np.float32)
+    up_dst = np.array([0, -0.5 * out_w], np.float32)
+    dst_centre = np.array([0.5 * out_w, 0.5 * out_h], np.float32)
+    src = np.stack([center, center + up_src,
+                    center + up_src + np.array([up_src[1], 0], np.float32)])
+    dst = np.stack([dst_centre, dst_centre + up_dst,
+                    dst_centre + up_dst + np.array([up_dst[1], 0],
+                                                   np.float32)])
+    warp_mat = cv2.getAffineTransform(src.astype(np.float32),
+                                      dst.astype(np.float32))
+    scale = out_w / src_w
+    return dict(
+        warp_mat=warp_mat,
+        input_size=(out_w, out_h),
+        input_center=center,
+        input_scale=np.array([out_w / scale, out_h / scale], np.float32))
+
+
+@TRANSFORMS.register_module()
+class LOGOCAPTestResize(BaseTransform):
+    """Resize and pad an image for testing exactly as the authors' code.
+
+    Required keys: ``img``, ``ori_shape``. Modified keys: ``img``,
+    ``img_shape``. Added keys: ``input_size``, ``input_center``,
+    ``input_scale`` (MMPose's meaning, read by ``add_pred_to_datasample``),
+    ``warp_mat``.
+
+    Args:
+        input_size (int | tuple): short side of the canvas (a square
+            ``(s, s)`` is accepted, as the codec's ``input_size``).
+        size_factor (int): both canvas sides are multiples of it.
+    """
+
+    def __init__(self,
+                 input_size: Union[int, Sequence[int]],
+                 size_factor: int = 64):
+        super().__init__()
+        if not isinstance(input_size, int):
+            sizes = set(int(s) for s in input_size)
+            if len(sizes) != 1:
+                raise ValueError('LOGOCAPTestResize resizes the short side '
+                                 'to one size; got input_size='
+                                 f'{tuple(input_size)}')
+            input_size = sizes.pop()
+        self.input_size = int(input_size)
+        self.size_factor = int(size_factor)
+
+    def transform(self, results: Dict) -> Dict:
+        img = results['img']
+        img_h, img_w = results.get('ori_shape', img.shape[:2])
+        warp = authors_test_warp(img_w, img_h, self.input_size,
+                                 self.size_factor)
+        results['img'] = cv2.warpAffine(img, warp['warp_mat'],
+                                        warp['input_size'])
+        results['img_shape'] = warp['input_size'][::-1]
+        results['input_size'] = warp['input_size']
+        results['input_center'] = warp['input_center']
+        results['input_scale'] = warp['input_scale']
+        results['warp_mat'] = warp['warp_mat']
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(input_size={self.input_size}, '
+                f'size_factor={self.size_factor})')
