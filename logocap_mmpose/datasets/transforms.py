@@ -5,9 +5,9 @@ The authors' test loader (inherited from HigherHRNet) resizes like MMPose's
 input size, long side to a multiple of 64, same scale on both axes, the image
 centred with zero padding), but rounds differently:
 
-- the image centre is ``(int(w / 2 + 0.5), int(h / 2 + 0.5))`` (half up);
-  ``BottomupResize`` uses ``np.round`` (half to even), one pixel apart when
-  ``w`` or ``h`` is 1 modulo 4;
+- the image centre is ``(int(w / 2 + 0.5), int(h / 2 + 0.5))`` (an integer
+  pixel); MMPose 1.3.2's ``BottomupResize`` uses ``(w / 2, h / 2)``, half a
+  pixel apart when a side is odd;
 - the long side is ``int((L + 63) // 64 * 64)`` of the float resized length
   ``L``, which rounds down when ``L`` lies just above a multiple of 64 (in
   ``(64m, 64m + 1)``), where ``BottomupResize`` takes the next multiple;

@@ -1,0 +1,68 @@
+"""tools/fit_check.py: the image subset, the fit settings and a short run."""
+import json
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from .conftest import REPO, require_shared
+
+sys.path.insert(0, osp.join(REPO, 'tools'))
+import fit_check  # noqa: E402
+
+CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
+                   'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
+
+
+def test_subset_is_deterministic_and_labelled(tmp_path):
+    root = require_shared('coco-mini')
+    src = osp.join(root, 'annotations', 'person_keypoints_train2017.json')
+    ids = fit_check.subset_annotations(src, 16, str(tmp_path / 'a.json'))
+    again = fit_check.subset_annotations(src, 16, str(tmp_path / 'b.json'))
+    assert ids == again == sorted(ids) and len(set(ids)) == 16
+    subset = json.load(open(tmp_path / 'a.json'))
+    assert sorted(im['id'] for im in subset['images']) == ids
+    for image_id in ids:  # every image holds a keypoint-labelled person
+        assert any(a['image_id'] == image_id and a['num_keypoints'] > 0
+                   and not a['iscrowd'] for a in subset['annotations'])
+    with pytest.raises(ValueError, match='only'):
+        fit_check.subset_annotations(src, 10**6, str(tmp_path / 'c.json'))
+
+
+def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
+    cfg = Config.fromfile(CPU_CFG)
+    args = fit_check.argparse.Namespace(
+        data_root='/data', img_prefix='train2017/', epochs=7, seed=0,
+        work_dir=str(tmp_path), cfg_options={})
+    cfg = fit_check.fit_config(cfg, args, '/data/sub.json')
+    affine = [s for s in cfg.train_dataloader.dataset.pipeline
+              if s['type'] == 'BottomupRandomAffine'][0]
+    assert affine['scale_factor'] == (1.0, 1.0)
+    assert affine['rotate_factor'] == 0 and affine['shift_factor'] == 0
+    assert any(s['type'] == 'RandomFlip'
+               for s in cfg.train_dataloader.dataset.pipeline)
+    assert cfg.train_cfg.max_epochs == 7
+    assert all(not s.get('by_epoch', True) for s in cfg.param_scheduler)
+    assert cfg.test_dataloader.dataset.ann_file == '/data/sub.json'
+    assert cfg.test_evaluator.ann_file == '/data/sub.json'
+
+
+def test_short_fit_prints_one_row_per_mode(tmp_path):
+    root = require_shared('coco-mini')
+    out = tmp_path / 'table.md'
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'fit_check.py'), CPU_CFG,
+         '--data-root', root, '--num-images', '4', '--epochs', '1',
+         '--work-dir', str(tmp_path / 'work'), '--out', str(out),
+         '--cfg-options', 'train_dataloader.batch_size=2',
+         'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False'],
+        cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = out.read_text()
+    for mode in fit_check.MODES:
+        assert f'| {mode} |' in table
+    assert 'oks_gate_ratio' in table
+    assert 'eta:' in proc.stdout + proc.stderr  # MMEngine's progress log

@@ -1,0 +1,143 @@
+"""Inference against the authors' code, step by step (``case_refine.pth`` of
+``../shared/data/logocap-parity``; its README describes every tensor and the
+tolerances asserted here).
+
+The head is built from the official W32 config (the authors' conventions:
+``decode_on_input``, ``sampling='authors'``, grouped-conv adaptation,
+proposal-order pose NMS) with the converted ``authors_head_w32.pth`` weights,
+and fed the fixture's flip-averaged maps and embedding. Each stage after the
+proposals starts from the authors' initial poses, as in the fixture; the last
+test runs the head's whole ``predict`` from the maps.
+"""
+import os.path as osp
+
+import pytest
+import torch
+
+from logocap_mmpose.utils.official_checkpoint import (convert_state_dict,
+                                                      official_config)
+from mmengine.config import Config
+from mmpose.registry import MODELS
+
+from .conftest import require_shared
+
+K = 17
+
+
+@pytest.fixture(scope='module')
+def case():
+    root = require_shared('logocap-parity')
+    return torch.load(osp.join(root, 'case_refine.pth'))
+
+
+@pytest.fixture(scope='module')
+def official():
+    """(head, test_cfg) of the official W32 config, converted weights."""
+    root = require_shared('logocap-parity')
+    cfg = Config.fromfile(official_config('w32'))
+    head = MODELS.build(cfg.model.head)
+    weights = torch.load(osp.join(root, 'authors_head_w32.pth'))
+    head.load_state_dict(
+        {k[len('head.'):]: v
+         for k, v in convert_state_dict(weights).items()},
+        strict=True)
+    return head.eval(), dict(cfg.model.test_cfg)
+
+
+def maps(case):
+    """Flip-averaged heatmaps, displacements (minus the authors' offsets)
+    and embedding, batch of 1."""
+    return (case['heatmaps'][None], -case['offsets'][None],
+            case['embedding'][None])
+
+
+def assert_close(actual, expected, atol):
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=0)
+
+
+def max_dist(a, b, mask):
+    return float((a - b).norm(dim=-1)[mask].max())
+
+
+def labelled(case, rows=slice(None)):
+    """GT-visible keypoints of the proposals matched to a person."""
+    return case['labelled'][rows] & (
+        case['proposal_gt_index'][rows] >= 0)[:, None]
+
+
+@torch.no_grad()
+def test_proposals_initial_poses_and_centre_scores(case, official):
+    head, test_cfg = official
+    heatmaps, displacements, _ = maps(case)
+    initial, scores, valid = head.decoder.decode_batch(
+        heatmaps, displacements, test_cfg['max_proposals'])
+    # the same 30 candidates, the same 13 proposals (2 are x = 0 border peaks)
+    assert torch.equal(valid[0], case['proposal_mask'])
+    assert int(valid.sum()) == 13
+    assert_close(scores[0], case['center_candidates'][:, 2], 1e-6)
+    assert_close(scores[0, :13], case['center_scores'], 1e-6)
+    assert_close(initial[0, :13], case['initial_poses'], 1e-4)
+
+
+@torch.no_grad()
+def test_local_kems_and_kams(case, official):
+    head, _ = official
+    _, _, embedding = maps(case)
+    initial = case['initial_poses'][None]
+    poses = head.local_poses(initial)
+    assert_close(poses[0], case['local_kem_positions'], 1e-4)
+    kams = head.kams(embedding, poses)[0]
+    assert_close(kams, case['kams_raw'], 1e-5)
+    assert_close(kams.clamp(0, 1), case['kams'], 1e-5)
+
+
+@torch.no_grad()
+def test_global_kems(case, official):
+    head, _ = official
+    heatmaps, _, _ = maps(case)
+    windows = head.global_kems(heatmaps[:, :K], case['initial_poses'][None])
+    # 67 of the 221 windows cross the canvas border
+    assert_close(windows[0], case['global_kems_fp16'].float(), 5e-4)
+
+
+@torch.no_grad()
+def test_refined_keypoints_and_scores(case, official):
+    head, _ = official
+    heatmaps, _, embedding = maps(case)
+    keypoints, raw = head._refine('full', heatmaps[:, :K], embedding,
+                                  case['initial_poses'][None])
+    assert max_dist(keypoints[0], case['refined_keypoints'],
+                    labelled(case)) <= 1e-3
+    assert_close(raw[0], case['refined_scores_raw'], 1e-5)
+    scores = raw[0] * case['center_scores'][:, None]
+    assert_close(scores, case['keypoint_scores'], 1e-5)
+    assert_close(scores.mean(-1), case['pose_scores'], 1e-5)
+
+
+@torch.no_grad()
+def test_predict_gives_the_authors_final_poses(case, official):
+    head, test_cfg = official
+    fixed = maps(case)
+    head.forward = lambda feats: fixed  # the fixture's maps as head outputs
+    try:
+        (pred, ) = head.predict([None], None,
+                                test_cfg=dict(test_cfg, flip_test=False))
+    finally:
+        del head.forward
+    keep = case['nms_keep']  # proposal indices, in the order kept
+    assert len(pred.keypoints) == len(keep) == 12
+    keypoints = torch.as_tensor(pred.keypoints)
+    assert max_dist(keypoints, case['final_keypoints'],
+                    labelled(case, keep)) <= 1e-3
+    assert_close(torch.as_tensor(pred.keypoint_scores),
+                 case['final_keypoint_scores'], 1e-5)
+    assert_close(torch.as_tensor(pred.bbox_scores),
+                 case['final_pose_scores'], 1e-5)
+
+
+def test_pose_nms_keeps_the_authors_poses_in_their_order(case, official):
+    head, test_cfg = official
+    kept = head._pose_nms(case['refined_keypoints'].numpy(),
+                          case['keypoint_scores'].numpy(),
+                          test_cfg['nms_dist_thr'], test_cfg)
+    assert kept == case['nms_keep']
