@@ -51,7 +51,7 @@ model = dict(
     head=dict(in_channels=496, decoder=codec))
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),  # as its LOGO-CAP peer
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -66,7 +66,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupResize',
         input_size=codec['input_size'],

@@ -42,7 +42,7 @@ model = dict(
 find_unused_parameters = False
 
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),  # as its LOGO-CAP peer
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -57,7 +57,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupResize',
         input_size=codec['input_size'],

@@ -68,7 +68,9 @@ codec = dict(
 
 # model settings
 model = dict(
-    type='BottomupPoseEstimator',
+    # MMPose's BottomupPoseEstimator, but a test batch of mixed image sizes
+    # runs each size unpadded: the same poses as each image alone
+    type='LOGOCAPPoseEstimator',
     data_preprocessor=dict(
         type='PoseDataPreprocessor',
         # the EfficientNet-Lite weights expect (x - 127.5) / 127.5 on RGB
@@ -115,7 +117,9 @@ data_root = 'data/coco/'
 
 # pipelines: the paper's augmentation
 train_pipeline = [
-    dict(type='LoadImage'),
+    # MMPose's LoadImage with clear errors (empty or undecodable files,
+    # keypoint counts) and grayscale / BGRA / 0-1 float arrays
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -130,7 +134,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupResize',
         input_size=codec['input_size'],

@@ -55,7 +55,9 @@ codec = dict(
 
 # model settings
 model = dict(
-    type='BottomupPoseEstimator',
+    # MMPose's BottomupPoseEstimator, but a test batch of mixed image sizes
+    # runs each size unpadded: the same poses as each image alone
+    type='LOGOCAPPoseEstimator',
     data_preprocessor=dict(
         type='PoseDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
@@ -126,7 +128,7 @@ data_root = 'data/coco/'
 
 # pipelines
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -141,7 +143,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupResize',
         input_size=codec['input_size'],

@@ -27,7 +27,7 @@ model = dict(
     test_cfg=dict(nms_order='proposal'))
 
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(type='LOGOCAPTestResize', input_size=512, size_factor=64),
     dict(
         type='PackPoseInputs',

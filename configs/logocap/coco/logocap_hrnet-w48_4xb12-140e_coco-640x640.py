@@ -36,7 +36,7 @@ model = dict(
 
 # pipelines (rebuilt: they embed the codec)
 train_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupRandomAffine',
         input_size=codec['input_size'],
@@ -51,7 +51,7 @@ train_pipeline = [
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupResize',
         input_size=codec['input_size'],

@@ -19,7 +19,7 @@ model = dict(
     test_cfg=dict(nms_order='proposal'))
 
 val_pipeline = [
-    dict(type='LoadImage'),
+    dict(type='LOGOCAPLoadImage'),
     dict(type='LOGOCAPTestResize', input_size=640, size_factor=64),
     dict(
         type='PackPoseInputs',

@@ -38,6 +38,11 @@ MODES = ('full', 'baseline', 'kems_only', 'kams_only')
 NMS_ORDERS = ('score', 'proposal')
 
 
+class HeadCheckpointMismatchError(RuntimeError):
+    """Weights whose head tensors have other shapes than the config's head
+    (another keypoint count or other layer widths)."""
+
+
 def _conv_bn_relu(in_channels: int, out_channels: int) -> List[nn.Module]:
     return [
         nn.Conv2d(in_channels, out_channels, 1, bias=False),
@@ -214,6 +219,65 @@ class LOGOCAPHead(BaseHead):
         for m in self.modules():  # nested below the Normal conv init
             if isinstance(m, AttentiveNorm2d):
                 m.init_weights()
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata,
+                              strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        """Refuse head weights of another shape before loading anything.
+
+        MMEngine's ``load_checkpoint`` (``init_model``, ``tools/test.py``,
+        ``MMPoseInferencer``, ``load_from``, ``--resume``) loads with
+        ``strict=False`` and only warns about a size mismatch, which would
+        leave this head randomly initialised and predicting garbage.
+
+        Raises:
+            HeadCheckpointMismatchError: naming the checkpoint's keypoint
+                count, the config's and the tensors that differ.
+        """
+        expected = self.state_dict()
+        mismatched = [(name, tuple(state_dict[prefix + name].shape),
+                       tuple(value.shape))
+                      for name, value in expected.items()
+                      if prefix + name in state_dict and torch.is_tensor(
+                          state_dict[prefix + name]) and
+                      state_dict[prefix + name].shape != value.shape]
+        if mismatched:
+            raise HeadCheckpointMismatchError(
+                self._mismatch_message(state_dict, prefix, mismatched))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+
+    def _mismatch_message(self, state_dict, prefix: str,
+                          mismatched: list) -> str:
+        K = self.num_keypoints
+        found = None  # keypoint count of the checkpoint's head
+        heatmap_out = f'{prefix}heatmap_layers.{len(self.heatmap_layers) - 1}'
+        offset_out = f'{prefix}offset_layers.{len(self.offset_layers) - 1}'
+        if torch.is_tensor(state_dict.get(heatmap_out + '.weight')):
+            found = state_dict[heatmap_out + '.weight'].shape[0] - 1
+        elif torch.is_tensor(state_dict.get(offset_out + '.weight')):
+            found = state_dict[offset_out + '.weight'].shape[0] // 2
+        shapes = '; '.join(f'{prefix}{name}: checkpoint {ckpt}, model {mine}'
+                           for name, ckpt, mine in mismatched[:4])
+        more = f' (and {len(mismatched) - 4} more)' if len(
+            mismatched) > 4 else ''
+        if found is not None and found != K:
+            what = (f'the checkpoint holds a head for {found} keypoints but '
+                    f'the config builds LOGOCAPHead with num_keypoints={K} '
+                    '(the dataset meta / keypoint_sigmas of the config)')
+        else:
+            keypoints = f'{found}' if found is not None else 'an unknown'
+            what = (f'the checkpoint holds a head for {keypoints} keypoints '
+                    f'and the config a head for {K}, but layer widths differ '
+                    '(in_channels, heatmap_channels, offset_channels, '
+                    'embedding_channels, cmp_channels or num_mixtures)')
+        return (f'these weights do not fit LOGOCAPHead: {what}. Tensors of '
+                f'other shapes: {shapes}{more}. Use the config the '
+                'checkpoint was trained with; to fine-tune on another '
+                'keypoint set, load the weights without their head.* '
+                'entries (e.g. init_cfg=dict(type=\'Pretrained\', '
+                "prefix='backbone.', checkpoint=...) on the backbone).")
 
     @property
     def stride(self) -> float:
@@ -420,6 +484,13 @@ class LOGOCAPHead(BaseHead):
         ``nearby_joints_nms``, best pose score first; 'proposal': the
         authors' pose NMS, visiting the poses in centre-score order, see
         ``models/pose_nms.py``), ``output_heatmaps``.
+
+        Images padded to the batch size (``pad_shape`` in their meta smaller
+        than the batch) are decoded on their own cells
+        only (:meth:`valid_cells`). The features of a padded image still
+        differ from the image's alone near (and, through deep receptive
+        fields, beyond) the padding; ``LOGOCAPPoseEstimator`` runs each image
+        size on its own for results independent of the batch.
         """
         mode = test_cfg.get('mode', 'full')
         if mode not in MODES:
@@ -447,6 +518,70 @@ class LOGOCAPHead(BaseHead):
         else:
             heatmaps, displacements, embedding = self.forward(feats)
 
+        # images padded to the batch's size: decode and refine each on its
+        # own cells only, so that no proposal comes from the padding and the
+        # KEMs read what they read for the image alone
+        sizes = self.valid_cells(batch_data_samples, heatmaps.shape)
+        preds = [None] * len(sizes)
+        for (h, w), index in self._group_by_size(sizes):
+            if len(index) == len(sizes):
+                maps = (heatmaps[..., :h, :w], displacements[..., :h, :w],
+                        embedding[..., :h, :w])
+            else:
+                maps = (heatmaps[index, :, :h, :w],
+                        displacements[index, :, :h, :w],
+                        embedding[index, :, :h, :w])
+            for i, pred in zip(index, self._predict_maps(*maps, mode,
+                                                         test_cfg)):
+                preds[i] = pred
+        if test_cfg.get('output_heatmaps', False):
+            fields = [
+                PixelData(heatmaps=hm[:, :h, :w], displacements=d[:, :h, :w])
+                for hm, d, (h, w) in zip(heatmaps.detach(),
+                                         displacements.detach(), sizes)
+            ]
+            return preds, fields
+        return preds
+
+    def valid_cells(self, batch_data_samples: OptSampleList,
+                    map_shape: Sequence[int]) -> List[Tuple[int, int]]:
+        """(h, w) of the map cells that each image covers.
+
+        The data preprocessor pads the images of a batch at the bottom and
+        right to the largest one and records each image's own size as
+        ``pad_shape``; cells past it are padding. Without ``pad_shape`` (or
+        without data samples), the whole map.
+
+        Args:
+            map_shape (Sequence[int]): (B, C, H, W) of the head's maps.
+        """
+        B, H, W = map_shape[0], map_shape[-2], map_shape[-1]
+        if batch_data_samples is None or len(batch_data_samples) != B:
+            return [(H, W)] * B
+        sizes = []
+        for sample in batch_data_samples:
+            shape = sample.metainfo.get('pad_shape')
+            if shape is None:
+                sizes.append((H, W))
+                continue
+            h = min(H, int(np.ceil(shape[0] / self.stride)))
+            w = min(W, int(np.ceil(shape[1] / self.stride)))
+            sizes.append((h, w))
+        return sizes
+
+    @staticmethod
+    def _group_by_size(sizes):
+        """[((h, w), [indices])], in order of first appearance."""
+        groups = {}
+        for i, size in enumerate(sizes):
+            groups.setdefault(size, []).append(i)
+        return list(groups.items())
+
+    def _predict_maps(self, heatmaps: Tensor, displacements: Tensor,
+                      embedding: Tensor, mode: str,
+                      test_cfg: ConfigType) -> List[InstanceData]:
+        """Decode, refine and pack the poses of images of one map size."""
+        K = self.num_keypoints
         with record_function('logocap/decode'):
             initial, center_scores, valid = self.decoder.decode_batch(
                 heatmaps, displacements, test_cfg.get('max_proposals'))
@@ -456,14 +591,7 @@ class LOGOCAPHead(BaseHead):
         keypoints, scores = self._refine(mode, heatmaps[:, :K], embedding,
                                          initial)
         scores = scores * center_scores[..., None]
-        preds = self._pack(keypoints, scores, valid, test_cfg)
-        if test_cfg.get('output_heatmaps', False):
-            fields = [
-                PixelData(heatmaps=h, displacements=d)
-                for h, d in zip(heatmaps.detach(), displacements.detach())
-            ]
-            return preds, fields
-        return preds
+        return self._pack(keypoints, scores, valid, test_cfg)
 
     def _refine(self, mode: str, keypoint_heatmaps: Tensor, embedding: Tensor,
                 initial: Tensor) -> Tuple[Tensor, Tensor]:
