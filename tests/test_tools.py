@@ -38,6 +38,8 @@ def logocap_dekr_pairs():
     pairs = []
     for path in sorted(glob.glob(osp.join(CONFIG_DIR, '**', 'logocap_*.py'),
                                  recursive=True)):
+        if '_official_' in path:
+            continue  # evaluation of the authors' weights, nothing to train
         peer = osp.join(osp.dirname(path),
                         osp.basename(path).replace('logocap_', 'dekr_', 1))
         pairs.append((path, peer))
