@@ -115,6 +115,98 @@ def test_markdown_table():
                                   '| x | y |']
 
 
+def test_ratio_sentence_is_plain():
+    sentence = bench.time_ratio_sentence(44.0, 100.0)
+    assert sentence == "LOGO-CAP takes 0.44x DEKR's time per image."
+    assert bench.time_ratio_sentence(50.0, 25.0, 'With 30 proposals forced') \
+        == "With 30 proposals forced: LOGO-CAP takes 2.00x DEKR's time per " \
+        'image.'
+    for word in ('target', 'met'):
+        assert word not in sentence.lower().split()
+
+
+def test_workload_note():
+    random = {'DEKR': False, 'LOGO-CAP': False}
+    note = bench.workload_note({'DEKR': 0.0, 'LOGO-CAP': 30.0}, random, 30)
+    assert note.startswith('random weights: DEKR finds 0.0 instances per '
+                           'image, LOGO-CAP refines 30.0 proposals; timings '
+                           'compare unequal work.')
+    assert '30 proposals forced' in note
+    # trained and equal: nothing to say
+    trained = {'DEKR': True, 'LOGO-CAP': True}
+    assert bench.workload_note({'DEKR': 5.0, 'LOGO-CAP': 5.0}, trained) == ''
+    assert 'unequal work' in bench.workload_note(
+        {'DEKR': 3.0, 'LOGO-CAP': 12.0}, trained)
+    # random weights are always stated, even for equal counts
+    assert bench.workload_note({'DEKR': 30.0, 'LOGO-CAP': 30.0},
+                               random).startswith('random weights')
+
+
+@pytest.mark.parametrize('module', [bench, compare])
+def test_every_option_has_help(module):
+    import argparse
+    parser = None
+    original = argparse.ArgumentParser.parse_args
+
+    def capture(self, *args, **kwargs):
+        nonlocal parser
+        parser = self
+        raise SystemExit(0)
+
+    argparse.ArgumentParser.parse_args = capture
+    try:
+        with pytest.raises(SystemExit):
+            module.parse_args(['a.py', 'b.py'])
+    finally:
+        argparse.ArgumentParser.parse_args = original
+    options = [a for a in parser._actions if a.dest != 'help']
+    assert len(options) >= 8
+    undocumented = [a.dest for a in options if not a.help]
+    assert undocumented == []
+
+
+def test_codec_benchmark_options_have_help():
+    out = subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'benchmark_codec.py'), '--help'],
+        cwd=ROOT, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, timeout=300).stdout
+    for option, text in (('--persons', 'random persons'),
+                         ('--repeats', 'the median counts'),
+                         ('--seed', 'seed of the random keypoints')):
+        assert option in out and text in out
+
+
+def test_force_instances_sets_the_dekr_decoder():
+    cfg = bench.load_config(CPU_PAIR[1])
+    model = bench.build_model(cfg, None, 'cpu')
+    bench.force_instances(model, 7)
+    assert model.head.decoder.decode_max_instances == 7
+    assert model.head.decoder.decode_thr == float('-inf')
+
+
+def test_profiler_log_lines_are_silenced():
+    """torch.profiler writes ``USDT: ... profiler_start/stop`` to fd 2; the
+    benchmark drops those lines and keeps any other stderr output."""
+    code = (
+        'import sys, torch\n'
+        f'sys.path.insert(0, {TOOLS!r})\n'
+        'import benchmark_inference as bench\n'
+        'from torch.profiler import profile\n'
+        'with bench.quiet_profiler_output():\n'
+        '    with profile():\n'
+        '        torch.ones(3) + 1\n'
+        "    print('kept line', file=sys.stderr)\n"
+        "print('done')\n")
+    proc = subprocess.run([sys.executable, '-c', code], text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == 'done'
+    assert 'USDT' not in proc.stderr
+    assert 'profiler_start' not in proc.stderr
+    assert 'kept line' in proc.stderr
+
+
 # --------------------------------------------------------------------------
 # end to end (slow)
 # --------------------------------------------------------------------------
@@ -155,7 +247,7 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     assert table.strip() in out
     lines = table.splitlines()
     assert lines[0] == ('| model | AP | AP50 | AP75 | APM | APL | AR | '
-                        'ms/image | params (M) |')
+                        'ms/image | instances/image | params (M) |')
     rows = [line for line in lines[2:] if line.startswith('| ')]
     assert len(rows) == 3
     assert rows[0].startswith('| DEKR (')
@@ -163,12 +255,14 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     assert rows[2].startswith('| LOGO-CAP ablation: center-offset baseline')
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 9
+        assert len(cells) == 10
         for cell in cells[1:]:
             float(cell)  # every metric, time and size was measured
     # the ablation row uses the same weights as the full model
     assert rows[1].split('|')[-2] == rows[2].split('|')[-2]
     assert '4 images' in table
+    assert "Full models: LOGO-CAP takes " in table
+    assert "x DEKR's time per image." in table
     # the same budget, read back from both checkpoints
     assert ('LOGO-CAP: epoch 1, 1 iterations of 2 images; DEKR: epoch 1, 1 '
             'iterations of 2 images)') in table
@@ -214,8 +308,19 @@ def test_benchmark_inference_end_to_end(tmp_path):
     ])
     report = out_file.read_text()
     assert report.strip() in out
-    assert 'LOGO-CAP / DEKR end-to-end time:' in report
-    assert 'LOGO-CAP (30 proposals forced) / DEKR:' in report
+    assert 'USDT' not in out and 'profiler_start' not in out
+    for wording in ('target', 'NOT met', '-> met'):
+        assert wording not in report
+    assert ('| model | config | input | params (M) | ms/image | '
+            'proposals/image | instances/image | trained weights |') in report
+    assert "\nLOGO-CAP takes " in report
+    assert ("With 30 proposals forced for both: LOGO-CAP takes ") in report
+    assert 'Note: random weights: DEKR finds ' in report
+    forced = [line for line in report.splitlines()
+              if ', 30 proposals forced |' in line]
+    assert len(forced) == 2  # DEKR and LOGO-CAP, equal work
+    for line in forced:
+        assert line.split('|')[6].strip() == '30.0'  # proposals/image
     assert '| stage | 1 proposal ms | % | 30 proposals ms | % |' in report
     for label in ('backbone + neck (image and flip)', 'local KEMs',
                   'local KAMs (message passing)',

@@ -7,7 +7,8 @@ For each model it trains with the same budget with MMPose's own
 set with the same ``CocoMetric``, times inference on the same images and
 device with the same test settings (flip on for both, warm-up, median of
 repeats; see ``tools/benchmark_inference.py``) and counts parameters. It
-prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, params)
+prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, the
+instances per image each model returned while timed, params)
 with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
 ``model.test_cfg.mode``) evaluated on the same LOGO-CAP weights.
 
@@ -38,7 +39,8 @@ from benchmark_inference import (build_model, count_params,  # noqa: E402
                                  is_logocap, load_config, markdown_table,
                                  prepare_batches, set_test_options,
                                  short_name, time_end_to_end,
-                                 val_image_paths)
+                                 time_ratio_sentence, val_image_paths,
+                                 workload_note)
 
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('APM', 'coco/AP (M)'),
@@ -181,8 +183,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train (or load), evaluate and time LOGO-CAP and DEKR '
         'from matching configs; print one markdown table.')
-    parser.add_argument('logocap_config')
-    parser.add_argument('dekr_config')
+    parser.add_argument('logocap_config',
+                        help='config of the LOGO-CAP model (LOGOCAPHead)')
+    parser.add_argument('dekr_config',
+                        help='matching config of the DEKR model')
     parser.add_argument('--logocap-checkpoint',
                         help='skip training LOGO-CAP, use these weights')
     parser.add_argument('--dekr-checkpoint',
@@ -190,7 +194,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--epochs', type=int,
         help='training budget for both (default: the configs\' epochs)')
-    parser.add_argument('--work-dir', help='default: work_dirs/compare_<cfg>')
+    parser.add_argument(
+        '--work-dir',
+        help='where checkpoints, logs and predictions go (default: '
+        'work_dirs/compare_<LOGO-CAP config name>)')
     parser.add_argument(
         '--data-root', help='COCO-layout folder for train/val in both '
         'configs, e.g. ../shared/data/coco-mini')
@@ -200,10 +207,19 @@ def parse_args(argv=None):
         '(baseline, kems_only, kams_only)')
     parser.add_argument('--time-images', type=int, default=10,
                         help='val images timed (0: all)')
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=3)
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument(
+        '--warmup', type=int, default=2,
+        help='untimed runs per model before timing (default: 2)')
+    parser.add_argument(
+        '--repeats', type=int, default=3,
+        help='timed runs per image; the median counts (default: 3)')
+    parser.add_argument(
+        '--device', default='cpu',
+        help="torch device of the timing runs, e.g. 'cpu' or 'cuda:0' "
+        '(default: cpu)')
+    parser.add_argument(
+        '--threads', type=int, default=None,
+        help='torch CPU threads (default: torch\'s choice)')
     parser.add_argument('--allow-mismatch', action='store_true',
                         help='compare even if the configs do not match')
     parser.add_argument('--out', help='also write the table to this file')
@@ -278,21 +294,24 @@ def main(argv=None) -> str:
 
     # timing and parameters: same images, device, threads, flip
     img_paths = val_image_paths(cfgs['LOGO-CAP'], args.time_images)
-    timing, params = {}, {}
+    timing, params, instances, proposals = {}, {}, {}, {}
     for key in ('DEKR', 'LOGO-CAP'):
         model = build_model(cfgs[key], ckpts[key], args.device)
         set_test_options(model, flip_test=True)
         batches = prepare_batches(model, img_paths)
         params[key] = count_params(model)
-        timing[key] = time_end_to_end(
-            model, batches, args.warmup, args.repeats,
-            args.device)['ms_per_image']
+        timed = time_end_to_end(model, batches, args.warmup, args.repeats,
+                                args.device)
+        timing[key], instances[key] = timed['ms_per_image'], \
+            timed['instances']
+        proposals[key] = timed['proposals']
         if key == 'LOGO-CAP':
             for mode in modes:
                 set_test_options(model, mode=mode)
-                timing[mode] = time_end_to_end(model, batches, args.warmup,
-                                               args.repeats,
-                                               args.device)['ms_per_image']
+                timed = time_end_to_end(model, batches, args.warmup,
+                                        args.repeats, args.device)
+                timing[mode], instances[mode] = timed['ms_per_image'], \
+                    timed['instances']
                 params[mode] = params[key]
         del model
 
@@ -303,12 +322,15 @@ def main(argv=None) -> str:
         'kems_only': 'LOGO-CAP ablation: KEMs only (same weights)',
         'kams_only': 'LOGO-CAP ablation: KAMs only (same weights)',
     }
-    header = ['model'] + [m for m, _ in METRICS] + ['ms/image', 'params (M)']
+    header = ['model'] + [m for m, _ in METRICS] + [
+        'ms/image', 'instances/image', 'params (M)'
+    ]
     rows = []
     for key in ['DEKR', 'LOGO-CAP'] + list(modes):
         rows.append([labels.get(key, f'LOGO-CAP ablation: mode={key}')] +
                     fmt_metrics(rows_metrics[key]) +
-                    [f'{timing[key]:.1f}', f'{params[key] / 1e6:.2f}'])
+                    [f'{timing[key]:.1f}', f'{instances[key]:.1f}',
+                     f'{params[key] / 1e6:.2f}'])
     val_ds = cfgs['LOGO-CAP'].test_dataloader.dataset
     budget = (f'{args.epochs} epochs each' if args.epochs is not None else
               'the configs\' schedule')
@@ -324,6 +346,11 @@ def main(argv=None) -> str:
         'reading/resizing excluded).',
         'Checkpoints: ' + ', '.join(f'{k}: {v}' for k, v in ckpts.items()),
     ]
+    notes.insert(0, time_ratio_sentence(timing['LOGO-CAP'], timing['DEKR'],
+                                        'Full models'))
+    note = workload_note(proposals, {'DEKR': True, 'LOGO-CAP': True})
+    if note:
+        notes.insert(1, 'Workload: ' + note)
     table = markdown_table(header, rows) + '\n\n' + '\n'.join(notes)
     print('\n' + table)
     if args.out:

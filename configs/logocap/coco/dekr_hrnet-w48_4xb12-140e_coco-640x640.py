@@ -11,8 +11,13 @@
 # - same schedule: Adam 1e-3, 140 epochs, x0.1 at 90/120, no warm-up;
 # - same test input: BottomupResize(size_factor=64), flip test on.
 # Backbone (ImageNet HRNet-W48) and neck are DEKR's, identical to LOGO-CAP's.
-_base_ = ['mmpose::body_2d_keypoint/dekr/coco/'
-          'dekr_hrnet-w48_8xb10-140e_coco-640x640.py']
+# the COCO dataset meta (`dataset_info`) comes from MMPose's packaged
+# base config, so no file path depends on the working directory
+_base_ = [
+    'mmpose::body_2d_keypoint/dekr/coco/'
+    'dekr_hrnet-w48_8xb10-140e_coco-640x640.py',
+    'mmpose::_base_/datasets/coco.py'
+]
 
 custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
 
@@ -71,8 +76,12 @@ val_pipeline = [
                    'skeleton_links'))
 ]
 
+# metainfo given inline: CocoDataset's own meta path is relative to an
+# MMPose checkout and warns when read from anywhere else
 train_dataloader = dict(
-    batch_size=12, num_workers=4, dataset=dict(pipeline=train_pipeline))
+    batch_size=12,
+    num_workers=4,
+    dataset=dict(pipeline=train_pipeline, metainfo={{_base_.dataset_info}}))
 val_dataloader = dict(
     batch_size=1, num_workers=2, dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

@@ -12,7 +12,12 @@
 #
 # The matched DEKR peer (same backbone, input, data, schedule) is
 # dekr_hrnet-w32_4xb12-140e_coco-512x512.py next to this file.
-_base_ = ['mmpose::_base_/default_runtime.py']
+# the COCO dataset meta (`dataset_info`) comes from MMPose's packaged
+# base config, so no file path depends on the working directory
+_base_ = [
+    'mmpose::_base_/default_runtime.py',
+    'mmpose::_base_/datasets/coco.py'
+]
 
 custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
 
@@ -169,6 +174,9 @@ train_dataloader = dict(
         data_mode=data_mode,
         ann_file='annotations/person_keypoints_train2017.json',
         data_prefix=dict(img='train2017/'),
+        # given inline: CocoDataset's own meta path is relative to an
+        # MMPose checkout and warns when read from anywhere else
+        metainfo={{_base_.dataset_info}},
         pipeline=train_pipeline,
     ))
 val_dataloader = dict(

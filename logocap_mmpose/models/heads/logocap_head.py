@@ -9,6 +9,7 @@ feats -> heatmaps (K keypoints + centre), offsets, embedding
 The head only orchestrates; each stage is a function or module of its own.
 Shapes: B images, N proposals per image, M = B*N, K keypoints.
 """
+import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -41,6 +42,38 @@ NMS_ORDERS = ('score', 'proposal')
 class HeadCheckpointMismatchError(RuntimeError):
     """Weights whose head tensors have other shapes than the config's head
     (another keypoint count or other layer widths)."""
+
+
+def resolve_metainfo_file(path: str) -> str:
+    """Find a dataset-meta config file without MMPose's fallback warning.
+
+    MMPose's configs name their meta files relative to the MMPose repository
+    (``'configs/_base_/datasets/coco.py'``), which only exists when the
+    working directory is an MMPose checkout. ``parse_pose_metainfo`` then
+    falls back to its packaged copy with a warning. This looks the path up in
+    this order, and returns the first file that exists: the path as given
+    (absolute, or relative to the working directory), ``mmpose::REL`` and
+    ``configs/REL`` under MMPose's packaged ``.mim/configs``, and the file
+    name under ``.mim/configs/_base_/datasets``. A path found nowhere is
+    returned unchanged, so ``parse_pose_metainfo`` reports it.
+    """
+    path = str(path)
+    if osp.isfile(path):
+        return path
+    import mmpose
+    mim_configs = osp.join(osp.dirname(mmpose.__file__), '.mim', 'configs')
+    rel = path
+    if rel.startswith('mmpose::'):
+        rel = rel[len('mmpose::'):]
+    rel = rel.replace('\\', '/')
+    if rel.startswith('configs/'):
+        rel = rel[len('configs/'):]
+    for candidate in (osp.join(mim_configs, rel),
+                      osp.join(mim_configs, '_base_', 'datasets',
+                               osp.basename(rel))):
+        if not osp.isabs(rel) and osp.isfile(candidate):
+            return candidate
+    return path
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int) -> List[nn.Module]:
@@ -206,7 +239,11 @@ class LOGOCAPHead(BaseHead):
                                  '`keypoint_sigmas` or `metainfo` (e.g. '
                                  "dict(from_file='configs/_base_/datasets/"
                                  "coco.py'))")
-            keypoint_sigmas = parse_pose_metainfo(dict(metainfo))['sigmas']
+            metainfo = dict(metainfo)
+            if 'from_file' in metainfo:
+                metainfo['from_file'] = resolve_metainfo_file(
+                    metainfo['from_file'])
+            keypoint_sigmas = parse_pose_metainfo(metainfo)['sigmas']
         sigmas = np.asarray(keypoint_sigmas, np.float32).reshape(-1)
         if len(sigmas) != num_keypoints:
             raise ValueError(f'LOGOCAPHead has num_keypoints={num_keypoints} '
