@@ -29,6 +29,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner.checkpoint import load_state_dict
 
 from logocap_mmpose.datasets import ImageInputError, LOGOCAPLoadImage
+from logocap_mmpose.datasets.loading import as_bgr_image
 from logocap_mmpose.models.heads.logocap_head import \
     HeadCheckpointMismatchError
 from logocap_mmpose.utils import dist_compat
@@ -586,7 +587,13 @@ def test_inferencer_reads_grayscale_and_unit_float_arrays():
     np.testing.assert_allclose(from_gray,
                                poses(np.repeat(gray[..., None], 3, 2)),
                                atol=1e-3)
+    unit = img.astype(np.float32) / 255
+    # the float image is read as the uint8 one, up to float rounding ...
+    np.testing.assert_allclose(as_bgr_image(unit), img, atol=1e-3)
     from_uint8 = poses(img)
-    from_float = poses(img.astype(np.float32) / 255)  # was a black image
+    from_float = poses(unit)  # was a black image
     assert from_float.shape == from_uint8.shape
-    np.testing.assert_allclose(from_float, from_uint8, atol=0.05)
+    # ... so the poses agree, except where that rounding breaks a near-tie
+    # of this random-weight model's flat maps (a few keypoints at most)
+    close = np.abs(from_float - from_uint8).max(-1) <= 0.05
+    assert close.mean() >= 0.95
