@@ -109,9 +109,15 @@ def sample_local_kems(embedding: Tensor, poses: Tensor,
     Returns:
         Tensor: (B, N, K*C, S, S); channel ``k*C + c``.
     """
-    B, N, K, S = poses.shape[:4]
-    C = embedding.shape[1]
+    B = poses.shape[0]
     feats = sample_points(embedding, poses.reshape(B, -1, 2), stride)
+    return _keypoint_major(feats, poses.shape[:4])
+
+
+def _keypoint_major(feats: Tensor, shape) -> Tensor:
+    """(B, C, N*K*S*S) samples -> (B, N, K*C, S, S), channel ``k*C + c``."""
+    B, N, K, S = shape
+    C = feats.shape[1]
     feats = feats.reshape(B, C, N, K, S, S).permute(0, 2, 3, 1, 4, 5)
     return feats.reshape(B, N, K * C, S, S)
 
@@ -121,6 +127,15 @@ def window_steps(size: int, dtype=torch.float32, device=None) -> Tensor:
     if size % 2 != 1:
         raise ValueError(f'global KEM size must be odd, got {size}')
     return torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2
+
+
+def _window_points(centers: Tensor, size: int) -> Tensor:
+    """Input positions of the a x a windows: (B, N, K, 2) -> (B, K, N, a, a,
+    2); cell (i, j) is at centre + (j, i) - (a-1)/2."""
+    steps = window_steps(size, centers.dtype, centers.device)
+    gy, gx = torch.meshgrid(steps, steps, indexing='ij')
+    offsets = torch.stack((gx, gy), -1)  # (a, a, 2)
+    return centers.permute(0, 2, 1, 3)[:, :, :, None, None] + offsets
 
 
 def sample_global_kems(heatmaps: Tensor, centers: Tensor, size: int,
@@ -142,10 +157,7 @@ def sample_global_kems(heatmaps: Tensor, centers: Tensor, size: int,
     """
     B, K, h, w = heatmaps.shape
     N = centers.shape[1]
-    steps = window_steps(size, centers.dtype, centers.device)
-    gy, gx = torch.meshgrid(steps, steps, indexing='ij')
-    offsets = torch.stack((gx, gy), -1)  # (a, a, 2)
-    pts = centers.permute(0, 2, 1, 3)[:, :, :, None, None] + offsets
+    pts = _window_points(centers, size)
     grid = _normalise(pts, h, w, stride).reshape(B * K, N * size, size, 2)
     out = F.grid_sample(
         heatmaps.reshape(B * K, 1, h, w), grid, mode='bilinear',
@@ -226,11 +238,9 @@ def sample_local_kems_authors(embedding: Tensor, poses: Tensor,
     """:func:`sample_local_kems` with the authors' convention: the embedding
     cell ``u`` is the input point ``stride * u`` (samples at ``p / stride``)
     and the authors' border rules."""
-    B, N, K, S = poses.shape[:4]
-    C = embedding.shape[1]
+    B = poses.shape[0]
     feats = sample_points_authors(embedding, poses.reshape(B, -1, 2) / stride)
-    feats = feats.reshape(B, C, N, K, S, S).permute(0, 2, 3, 1, 4, 5)
-    return feats.reshape(B, N, K * C, S, S)
+    return _keypoint_major(feats, poses.shape[:4])
 
 
 def sample_global_kems_authors(heatmaps: Tensor, centers: Tensor, size: int,
@@ -252,10 +262,7 @@ def sample_global_kems_authors(heatmaps: Tensor, centers: Tensor, size: int,
     N = centers.shape[1]
     up = F.interpolate(heatmaps, scale_factor=stride, mode='bilinear',
                        align_corners=False)
-    steps = window_steps(size, centers.dtype, centers.device)
-    gy, gx = torch.meshgrid(steps, steps, indexing='ij')
-    offsets = torch.stack((gx, gy), -1)  # (a, a, 2)
-    pts = centers.permute(0, 2, 1, 3)[:, :, :, None, None] + offsets
+    pts = _window_points(centers, size)
     H, W = up.shape[-2:]
     out = sample_points_authors(up.reshape(B * K, 1, H, W),
                                 pts.reshape(B * K, -1, 2))

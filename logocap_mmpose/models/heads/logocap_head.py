@@ -463,9 +463,9 @@ class LOGOCAPHead(BaseHead):
         kams = self.cmp(local)  # (M, K, S, S), raw
         weights = targets['weights'][gate]  # (M, K)
         loss_kam = self.kam_loss(kams, targets['oks'][gate], weights)
-        refined = self.adapt(
-            self.global_kems(heatmaps[:, :K], selected)[valid][None],
-            kams[None])[0]
+        refined = contextual_adaptation(
+            self.global_kems(heatmaps[:, :K], selected)[valid], kams,
+            self.adaptation_impl)
         with torch.no_grad():
             refine_targets = self.decoder.window_targets(
                 initial[gate], targets['matched_keypoints'][gate],
