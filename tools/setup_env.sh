@@ -61,6 +61,9 @@ step "mmpose, torchvision, openmim without their declared dependencies"
 pipi --no-deps mmpose torchvision openmim
 pipi click colorama model-index tabulate requests pandas rich
 
+step "MMPose's analysis tools (seaborn for analyze_logs plot_curve)"
+pipi seaborn
+
 step "torchvision start-up hook (no-op where torchvision's extension loads)"
 SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 cp "$ROOT/logocap_mmpose/utils/torchvision_compat.py" \
