@@ -122,7 +122,8 @@ def test_not_a_logocap_checkpoint(tmp_path, capsys):
 def w48_authors_head():
     """A W48 head (720-channel input) under the authors' key names."""
     head = MODELS.build(
-        dict(type='LOGOCAPHead', in_channels=720, heatmap_channels=48,
+        dict(type='LOGOCAPHead', in_channels=720,
+             branch_cfg=dict(heatmap_channels=48),
              keypoint_sigmas=COCO_SIGMAS,
              decoder=dict(type='LOGOCAPLabel', input_size=(640, 640),
                           heatmap_size=(160, 160)))).state_dict()

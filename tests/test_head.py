@@ -8,19 +8,25 @@ from mmengine.structures import InstanceData
 from mmpose.registry import DATASETS, MODELS
 from mmpose.structures import PoseDataSample
 
+from logocap_mmpose.models.proposals import gt_center_proposals
+
 from .conftest import COCO_FLIP, COCO_SIGMAS, require_shared
 
 CODEC = dict(type='LOGOCAPLabel', input_size=(256, 256),
              heatmap_size=(64, 64), decode_max_instances=10)
 C_IN = 16
+TRAIN_CFG = dict(num_proposals=10)  # model.train_cfg
 
 
 def build_head(**kw):
     cfg = dict(type='LOGOCAPHead', in_channels=C_IN,
-               keypoint_sigmas=COCO_SIGMAS, heatmap_channels=8,
-               offset_channels=16, embedding_channels=8,
-               cmp_channels=(32, 16, 16), num_mixtures=4, global_kem_size=33,
-               num_proposals=10, decoder=CODEC)
+               keypoint_sigmas=COCO_SIGMAS,
+               branch_cfg=dict(heatmap_channels=8, offset_channels=16,
+                               embedding_channels=8),
+               cmp_cfg=dict(channels=(32, 16, 16),
+                            norm_cfg=dict(type='AttentiveNorm',
+                                          num_mixtures=4)),
+               kem_cfg=dict(global_size=33), decoder=CODEC)
     cfg.update(kw)
     head = MODELS.build(cfg)
     head.init_weights()
@@ -67,7 +73,7 @@ def test_codec_fields_reach_the_head():
 def test_loss_on_real_batch_is_finite_scalars():
     head = build_head()
     samples = train_batch()
-    losses = head.loss(feats_for(samples), samples)
+    losses = head.loss(feats_for(samples), samples, TRAIN_CFG)
     for key in ('loss_heatmap', 'loss_offset', 'loss_kam', 'loss_refine',
                 'oks_gate_ratio'):
         assert key in losses, key
@@ -112,7 +118,7 @@ def test_gradient_flow_matches_reference():
     samples = train_batch()
     _gt_proposals(head, samples)
     feats = feats_for(samples, requires_grad=True)
-    losses = head.loss(feats, samples)
+    losses = head.loss(feats, samples, TRAIN_CFG)
     assert float(losses['oks_gate_ratio']) > 0
     assert float(losses['loss_refine']) > 0 and float(losses['loss_kam']) > 0
 
@@ -233,7 +239,7 @@ def test_targets_with_other_keypoint_count_raise():
     for s in samples:
         s.gt_fields.set_field(s.gt_fields.heatmaps[:15], 'heatmaps')
     with pytest.raises(ValueError, match='14 keypoints but LOGOCAPHead'):
-        head.loss(feats_for(samples), samples)
+        head.loss(feats_for(samples), samples, TRAIN_CFG)
 
 
 def test_sigmas_from_dataset_meta():
@@ -247,7 +253,7 @@ def test_sigmas_from_dataset_meta():
 def test_gt_center_proposals_decode_ground_truth():
     """With the codec's exact offsets, proposals read at the GT centre cells
     are the GT poses (the optional injection of GT-centre proposals)."""
-    head = build_head(inject_gt_proposals=True)
+    head = build_head()
     codec = head.decoder
     rng = np.random.default_rng(0)
     kpts = rng.uniform(60, 200, (3, 17, 2)).astype(np.float32)
@@ -255,8 +261,8 @@ def test_gt_center_proposals_decode_ground_truth():
     vis = np.ones((3, 17), np.float32)
     enc = codec.encode(kpts, vis, area=np.array([9e3, 8e3, 7e3]))
     disp = torch.from_numpy(enc['displacements'])[None]
-    props = head._gt_center_proposals(disp, torch.from_numpy(kpts)[None],
-                                      torch.from_numpy(vis)[None])
+    props = gt_center_proposals(codec, disp, torch.from_numpy(kpts)[None],
+                                torch.from_numpy(vis)[None])
     assert props.shape == (1, 3, 17, 2)
     # persons overlap, so a centre cell can belong to a smaller person;
     # every proposal must be one of the GT poses exactly

@@ -153,7 +153,8 @@ def test_official_configs_select_the_authors_inference():
     for path in OFFICIAL_CONFIGS:
         cfg = Config.fromfile(path)
         head = cfg.model.head
-        assert head.sampling == 'authors' and head.adaptation_impl == 'conv'
+        assert head.kem_cfg.sampling == 'authors'
+        assert head.adaptation_cfg.impl == 'conv'
         assert head.decoder.decode_on_input is True
         assert head.in_channels == (720 if 'w48' in path else 480)
         assert cfg.model.test_cfg.nms_order == 'proposal'

@@ -14,6 +14,7 @@ import os.path as osp
 import pytest
 import torch
 
+from logocap_mmpose.models.pose_nms import pose_nms
 from logocap_mmpose.utils.official_checkpoint import (convert_state_dict,
                                                       official_config)
 from mmengine.config import Config
@@ -104,8 +105,8 @@ def test_global_kems(case, official):
 def test_refined_keypoints_and_scores(case, official):
     head, _ = official
     heatmaps, _, embedding = maps(case)
-    keypoints, raw = head._refine('full', heatmaps[:, :K], embedding,
-                                  case['initial_poses'][None])
+    keypoints, raw = head.refine('full', heatmaps[:, :K], embedding,
+                                 case['initial_poses'][None])
     assert max_dist(keypoints[0], case['refined_keypoints'],
                     labelled(case)) <= 1e-3
     assert_close(raw[0], case['refined_scores_raw'], 1e-5)
@@ -137,7 +138,6 @@ def test_predict_gives_the_authors_final_poses(case, official):
 
 def test_pose_nms_keeps_the_authors_poses_in_their_order(case, official):
     head, test_cfg = official
-    kept = head._pose_nms(case['refined_keypoints'].numpy(),
-                          case['keypoint_scores'].numpy(),
-                          test_cfg['nms_dist_thr'], test_cfg)
+    kept = pose_nms(case['refined_keypoints'].numpy(),
+                    case['keypoint_scores'].numpy(), test_cfg)
     assert kept == case['nms_keep']

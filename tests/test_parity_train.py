@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from logocap_mmpose.models.heads.official_keys import official_head_key
+from logocap_mmpose.models.losses import refinement_losses
 from logocap_mmpose.models.losses import oks_kernel_targets
 from mmpose.registry import MODELS
 
@@ -25,7 +26,8 @@ def load_case():
 def authors_head(weights, input_size: int = 192):
     head = MODELS.build(
         dict(type='LOGOCAPHead', in_channels=480, keypoint_sigmas=COCO_SIGMAS,
-             sampling='authors', adaptation_impl='conv',
+             kem_cfg=dict(sampling='authors'),
+             adaptation_cfg=dict(impl='conv'),
              decoder=dict(type='LOGOCAPLabel',
                           input_size=(input_size, input_size),
                           heatmap_size=(input_size // 4, input_size // 4))))
@@ -101,8 +103,8 @@ def test_refinement_losses(cmp_mode):
     kams = []
     head.cmp.register_forward_hook(lambda m, i, o: kams.append(o.detach()))
     kpts, vis, areas = padded_gt(case)
-    losses = head.refinement_losses(case['heatmaps'], case['embedding'],
-                                    case['proposals'], kpts, vis, areas)
+    losses = refinement_losses(head, case['heatmaps'], case['embedding'],
+                               case['proposals'], kpts, vis, areas)
     expected = case[f'losses_cmp_{cmp_mode}']
     # only the 23 gated proposals entered the CMP, unclamped in training
     assert len(kams) == 1 and kams[0].shape == (23, 17, 11, 11)
@@ -129,8 +131,8 @@ def test_no_gated_proposal_gives_zero_losses_with_gradients():
     heatmaps = case['heatmaps'].clone().requires_grad_()
     embedding = case['embedding'].clone().requires_grad_()
     far = case['proposals'] + 1000.0  # nothing within reach of a person
-    losses = head.refinement_losses(heatmaps, embedding, far, kpts, vis,
-                                    areas)
+    losses = refinement_losses(head, heatmaps, embedding, far, kpts, vis,
+                               areas)
     total = losses['loss_kam'] + losses['loss_refine']
     assert float(total) == 0.0 and float(losses['oks_gate_ratio']) == 0.0
     total.backward()

@@ -47,10 +47,13 @@ C_IN = 16
 
 def small_head(**kw):
     cfg = dict(type='LOGOCAPHead', in_channels=C_IN,
-               keypoint_sigmas=COCO_SIGMAS, heatmap_channels=8,
-               offset_channels=16, embedding_channels=8,
-               cmp_channels=(32, 16, 16), num_mixtures=4,
-               global_kem_size=33,
+               keypoint_sigmas=COCO_SIGMAS,
+               branch_cfg=dict(heatmap_channels=8, offset_channels=16,
+                               embedding_channels=8),
+               cmp_cfg=dict(channels=(32, 16, 16),
+                            norm_cfg=dict(type='AttentiveNorm',
+                                          num_mixtures=4)),
+               kem_cfg=dict(global_size=33),
                decoder=dict(type='LOGOCAPLabel', input_size=(256, 256),
                             heatmap_size=(64, 64), decode_max_instances=10))
     cfg.update(kw)
@@ -126,7 +129,8 @@ def test_head_refuses_another_keypoint_count():
 def test_head_refuses_other_widths_and_loads_fitting_weights():
     model = _Model(small_head())
     with pytest.raises(HeadCheckpointMismatchError) as err:
-        load_state_dict(model, _Model(small_head(heatmap_channels=4))
+        load_state_dict(model, _Model(small_head(branch_cfg=dict(
+            heatmap_channels=4, offset_channels=16, embedding_channels=8)))
                         .state_dict())
     msg = str(err.value)
     assert 'head for 17 keypoints' in msg and 'heatmap_channels' in msg
@@ -349,7 +353,8 @@ custom_imports = dict(imports=['logocap_mmpose', 'logocap_rank_probe'],
 root = {root!r}
 codec = dict(type='LOGOCAPLabel', input_size=(128, 128),
              heatmap_size=(32, 32), decode_max_instances=10)
-model = dict(head=dict(decoder=codec, global_kem_size=25, num_proposals=5),
+model = dict(head=dict(decoder=codec, kem_cfg=dict(global_size=25)),
+             train_cfg=dict(num_proposals=5),
              test_cfg=dict(max_proposals=10))
 train_cfg = dict(max_epochs=1, val_begin=2)
 default_hooks = dict(logger=dict(interval=1),

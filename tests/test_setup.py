@@ -26,7 +26,10 @@ def test_registered_names_resolve_in_mmpose_scope():
     assert KEYPOINT_CODECS.build(codec_cfg).stride == 4
     head = MODELS.build(
         dict(type='LOGOCAPHead', in_channels=8, keypoint_sigmas=COCO_SIGMAS,
-             embedding_channels=4, cmp_channels=(8, 8, 8), num_mixtures=2,
+             branch_cfg=dict(embedding_channels=4),
+             cmp_cfg=dict(channels=(8, 8, 8),
+                          norm_cfg=dict(type='AttentiveNorm',
+                                        num_mixtures=2)),
              decoder=codec_cfg))
     assert head.decoder.stride == 4
 

@@ -93,14 +93,17 @@ def test_attentive_norm_equals_direct_formula():
 
 
 def test_cmp_shapes_and_authors_layer_layout():
-    cmp = ConvMessagePassing(17 * 4, 17, (16, 8, 8), num_mixtures=3)
+    cmp = ConvMessagePassing(
+        17 * 4, 17, (16, 8, 8),
+        norm_cfg=dict(type='AttentiveNorm', num_mixtures=3))
     kams = cmp(torch.randn(3, 68, 11, 11))
     assert kams.shape == (3, 17, 11, 11)
     names = [n for n, _ in cmp.layers.named_children()]
     assert names == [str(i) for i in range(10)]
     assert isinstance(cmp.layers[4], AttentiveNorm2d)
     assert cmp.layers[0].bias is None and cmp.layers[9].bias is not None
-    plain = ConvMessagePassing(68, 17, (16, 8, 8), attentive_norm=False)
+    plain = ConvMessagePassing(68, 17, (16, 8, 8),
+                               norm_cfg=dict(type='BN'))
     assert isinstance(plain.layers[4], torch.nn.BatchNorm2d)
 
 

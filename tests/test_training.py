@@ -48,10 +48,14 @@ def small_config(root, work_dir, iters):
             head=dict(
                 type='LOGOCAPHead', in_channels=64 + 128,
                 metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
-                heatmap_channels=32, offset_channels=64,
-                embedding_channels=16, cmp_channels=(64, 32, 32),
-                num_mixtures=8, global_kem_size=49, num_proposals=10,
+                branch_cfg=dict(heatmap_channels=32, offset_channels=64,
+                                embedding_channels=16),
+                cmp_cfg=dict(channels=(64, 32, 32),
+                             norm_cfg=dict(type='AttentiveNorm',
+                                           num_mixtures=8)),
+                kem_cfg=dict(global_size=49),
                 decoder=codec),
+            train_cfg=dict(num_proposals=10),
             test_cfg=dict(flip_test=True)),
         train_dataloader=dict(
             batch_size=4, num_workers=0,

@@ -327,17 +327,47 @@ class LOGOCAPLabel(BaseKeypointCodec):
         scores, index = centers.flatten(1).topk(N, dim=1)  # (B, N)
         peaks = torch.stack((index % width, index // width), -1)  # (B, N, 2)
         cells = torch.div(peaks, s, rounding_mode='floor')
-        cell_index = cells[..., 1] * W + cells[..., 0]
-        disp = displacements.reshape(B, K * 2, H * W)
-        disp = disp.gather(2, cell_index[:, None].expand(B, K * 2, N))
-        disp = disp.reshape(B, K, 2, N).permute(0, 3, 1, 2)  # (B, N, K, 2)
         if self.decode_on_input:  # centre pixel + s * its cell's displacement
+            disp = self.displacements_at(displacements, cells)
             keypoints = peaks[:, :, None].to(disp) + s * disp
         else:
-            keypoints = self.to_input(cells[:, :, None].to(disp) + disp)
+            keypoints = self.decode_at_cells(displacements, cells)
         valid = scores >= thr
         valid[:, 0] = True
         return keypoints, scores, valid
+
+    @staticmethod
+    def displacements_at(displacements: Tensor, cells: Tensor) -> Tensor:
+        """The displacements of the given cells.
+
+        Args:
+            displacements (Tensor): (B, 2K, H, W) in heatmap units.
+            cells (Tensor): (B, N, 2) integer (x, y) cells inside the map.
+
+        Returns:
+            Tensor: (B, N, K, 2).
+        """
+        B, C, H, W = displacements.shape
+        N = cells.shape[1]
+        index = (cells[..., 1] * W + cells[..., 0]).long()  # (B, N)
+        disp = displacements.reshape(B, C, H * W).gather(
+            2, index[:, None].expand(B, C, N))
+        return disp.reshape(B, C // 2, 2, N).permute(0, 3, 1, 2)
+
+    def decode_at_cells(self, displacements: Tensor,
+                        cells: Tensor) -> Tensor:
+        """Poses from the displacements of given centre cells (the
+        stride-s convention; ``decode_batch`` uses it for its peaks).
+
+        Args:
+            displacements (Tensor): (B, 2K, H, W) in heatmap units.
+            cells (Tensor): (B, N, 2) integer (x, y) cells inside the map.
+
+        Returns:
+            Tensor: (B, N, K, 2) keypoints in input pixels.
+        """
+        disp = self.displacements_at(displacements, cells)
+        return self.to_input(cells[:, :, None].to(disp) + disp)
 
     def decode(self, heatmaps, displacements):
         """Decode one sample: (K+1, H, W), (2K, H, W) -> keypoints (N, K, 2)

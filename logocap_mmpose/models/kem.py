@@ -70,6 +70,15 @@ def local_kem_poses(initial: Tensor, offsets: Tensor) -> Tensor:
     return initial[..., None, None, :] + offsets
 
 
+def kam_cell_size(offsets: Tensor) -> Tensor:
+    """Input pixels between neighbouring local KEM (and KAM) cells: (K,).
+
+    Args:
+        offsets (Tensor): (K, S, S, 2) from :func:`local_kem_offsets`.
+    """
+    return offsets[:, 0, 1, 0] - offsets[:, 0, 0, 0]
+
+
 def _normalise(points: Tensor, height: int, width: int,
                stride: float) -> Tensor:
     """Input pixels -> grid_sample coordinates for a stride-``stride`` map

@@ -15,20 +15,10 @@
 #     --cfg-options train_dataloader.dataset.data_root=<coco-mini>/
 #     (plus val/test data_root and val/test_evaluator.ann_file, or use
 #     tools/compare_with_dekr.py --data-root)
-# the COCO dataset meta (`dataset_info`) comes from MMPose's packaged
-# base config, so no file path depends on the working directory
-_base_ = [
-    'mmpose::_base_/default_runtime.py',
-    'mmpose::_base_/datasets/coco.py'
-]
-
-custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
+_base_ = ['../_base_/logocap_coco-bottomup.py']
 
 # runtime
 train_cfg = dict(max_epochs=40, val_interval=10)
-
-# optimizer
-optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
 
 # learning policy: short linear warm-up (the head starts from scratch on a
 # pretrained backbone), then the paper's step decay scaled to 40 epochs
@@ -49,63 +39,26 @@ auto_scale_lr = dict(base_batch_size=8)
 # hooks: log often enough to see progress and ETA on a CPU
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(
-        type='CheckpointHook',
-        interval=10,
-        max_keep_ckpts=2,
-        save_best='coco/AP',
-        rule='greater'))
+    checkpoint=dict(interval=10, max_keep_ckpts=2))
 log_processor = dict(window_size=5)
 
-# codec settings
 codec = dict(
-    type='LOGOCAPLabel',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=2.0,
-    center_sigma=4.0,
-    min_center_area=32**2,
-    offset_radius=4,
-    background_weight=0.1,
-    decode_max_instances=30,
-    decode_thr=0.01,
-    decode_nms_kernel=3)
+    type='LOGOCAPLabel', input_size=(256, 256), heatmap_size=(64, 64))
 
 # model settings
 model = dict(
-    # MMPose's BottomupPoseEstimator, but a test batch of mixed image sizes
-    # runs each size unpadded: the same poses as each image alone
-    type='LOGOCAPPoseEstimator',
     data_preprocessor=dict(
-        type='PoseDataPreprocessor',
         # the EfficientNet-Lite weights expect (x - 127.5) / 127.5 on RGB
         mean=[127.5, 127.5, 127.5],
-        std=[127.5, 127.5, 127.5],
-        bgr_to_rgb=True),
+        std=[127.5, 127.5, 127.5]),
     backbone=dict(
         type='EfficientNetLite',
         out_indices=(1, 2, 4, 6),  # 24/40/112/320 ch at stride 4/8/16/32
         pretrained=True),
     # resize every level to stride 4 (bilinear) and concatenate: 496 ch
-    neck=dict(type='FeatureMapProcessor', concat=True),
     head=dict(
-        type='LOGOCAPHead',
         in_channels=496,
-        num_keypoints=17,
-        keypoint_sigmas=None,
-        metainfo=dict(from_file='configs/_base_/datasets/coco.py'),
-        heatmap_channels=32,
-        offset_channels=256,
-        embedding_channels=64,
-        cmp_channels=(512, 256, 128),
-        num_mixtures=20,
-        local_kem_size=11,
-        global_kem_size=49,  # 97 at 128x128 heatmaps; halved with the input
-        # proposals refined per training image: 10 instead of the paper's 30
-        # keeps an iteration at ~4.5 s instead of ~12 s on 2 CPU cores (the
-        # message passing convs run on every proposal); testing still
-        # refines up to 30 (test_cfg.max_proposals)
-        num_proposals=10,
+        kem_cfg=dict(global_size=49),  # 97 at 128x128 heatmaps; halved
         # OKS kernel (KAM) loss factor: 0.1, ten times the authors' 0.01.
         # Measured with tools/fit_check.py (16 coco-mini images, 100 epochs):
         # at 0.01 the KAMs stay flat (per-map maximum 1.4x the mean) and
@@ -116,23 +69,14 @@ model = dict(
         # authors' 0.01.
         kam_loss=dict(type='OKSKernelLoss', loss_weight=0.1),
         decoder=codec),
-    test_cfg=dict(
-        flip_test=True,
-        mode='full',  # 'full' | 'baseline' | 'kems_only' | 'kams_only'
-        max_proposals=30,
-        nms_dist_thr=0.05,
-        nms_joints_thr=8,
-        max_num_people=30))
+    # proposals refined per training image: 10 instead of the paper's 30
+    # keeps an iteration at ~4.5 s instead of ~12 s on 2 CPU cores (the
+    # message passing convs run on every proposal); testing still refines
+    # up to 30 (test_cfg.max_proposals)
+    train_cfg=dict(num_proposals=10))
 
-# base dataset settings
-dataset_type = 'CocoDataset'
-data_mode = 'bottomup'
-data_root = 'data/coco/'
-
-# pipelines: the paper's augmentation
+# pipelines: the base's with the 256x256 codec (they embed it)
 train_pipeline = [
-    # MMPose's LoadImage with clear errors (empty or undecodable files,
-    # keypoint counts) and grayscale / BGRA / 0-1 float arrays
     dict(type='LOGOCAPLoadImage'),
     dict(
         type='BottomupRandomAffine',
@@ -154,53 +98,11 @@ val_pipeline = [
         input_size=codec['input_size'],
         size_factor=64,
         resize_mode='expand'),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(type='PackPoseInputs', meta_keys={{_base_.val_meta_keys}})
 ]
 
 # data loaders
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_train2017.json',
-        data_prefix=dict(img='train2017/'),
-        # given inline: CocoDataset's own meta path is relative to an
-        # MMPose checkout and warns when read from anywhere else
-        metainfo={{_base_.dataset_info}},
-        pipeline=train_pipeline,
-    ))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=1,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False, round_up=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        data_mode=data_mode,
-        ann_file='annotations/person_keypoints_val2017.json',
-        data_prefix=dict(img='val2017/'),
-        test_mode=True,
-        pipeline=val_pipeline,
-    ))
+    batch_size=8, num_workers=2, dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader
-
-# evaluators
-val_evaluator = dict(
-    type='CocoMetric',
-    ann_file=data_root + 'annotations/person_keypoints_val2017.json',
-    nms_mode='none',
-    score_mode='keypoint',
-)
-test_evaluator = val_evaluator

@@ -6,19 +6,8 @@
 # Matched DEKR peer: dekr_hrnet-w48_4xb12-140e_coco-640x640.py.
 _base_ = ['./logocap_hrnet-w32_4xb12-140e_coco-512x512.py']
 
-# codec settings
 codec = dict(
-    type='LOGOCAPLabel',
-    input_size=(640, 640),
-    heatmap_size=(160, 160),
-    sigma=2.0,
-    center_sigma=4.0,
-    min_center_area=32**2,
-    offset_radius=4,
-    background_weight=0.1,
-    decode_max_instances=30,
-    decode_thr=0.01,
-    decode_nms_kernel=3)
+    type='LOGOCAPLabel', input_size=(640, 640), heatmap_size=(160, 160))
 
 # model settings
 model = dict(
@@ -32,9 +21,11 @@ model = dict(
             checkpoint='https://download.openmmlab.com/mmpose/'
             'pretrain_models/hrnet_w48-8ef0771d.pth'),
     ),
-    head=dict(in_channels=720, heatmap_channels=48, decoder=codec))
+    head=dict(
+        in_channels=720, branch_cfg=dict(heatmap_channels=48),
+        decoder=codec))
 
-# pipelines (rebuilt: they embed the codec)
+# pipelines: the base's with the 640x640 codec (they embed it)
 train_pipeline = [
     dict(type='LOGOCAPLoadImage'),
     dict(
@@ -57,14 +48,8 @@ val_pipeline = [
         input_size=codec['input_size'],
         size_factor=64,
         resize_mode='expand'),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(type='PackPoseInputs', meta_keys={{_base_.val_meta_keys}})
 ]
-
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

@@ -13,20 +13,15 @@ _base_ = ['./logocap_hrnet-w48_4xb12-140e_coco-640x640.py']
 model = dict(
     backbone=dict(init_cfg=None),  # all weights come from the checkpoint
     head=dict(
-        sampling='authors',
-        adaptation_impl='conv',
+        kem_cfg=dict(sampling='authors'),
+        adaptation_cfg=dict(impl='conv'),
         decoder=dict(decode_on_input=True)),
     test_cfg=dict(nms_order='proposal'))
 
 val_pipeline = [
     dict(type='LOGOCAPLoadImage'),
     dict(type='LOGOCAPTestResize', input_size=640, size_factor=64),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(type='PackPoseInputs', meta_keys={{_base_.val_meta_keys}})
 ]
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

@@ -1,0 +1,150 @@
+"""The grouped settings of :class:`LOGOCAPHead`, their defaults, and the
+flat keys of older configs.
+
+Architecture comes in sub-configs, as MMPose users read heads such as RTMO:
+
+- ``branch_cfg``: the three 1x1 conv branches on the stride-4 features
+  (``heatmap_channels``, ``offset_channels``, ``embedding_channels``,
+  ``norm_cfg``, ``act_cfg``);
+- ``kem_cfg``: KEM geometry and sampling (``local_size`` S, ``local_extent``,
+  ``global_size`` a, ``reweigh_sigma``, ``sampling``);
+- ``cmp_cfg``: the message passing (``channels`` of its three blocks and the
+  ``norm_cfg`` of the second block: Attentive Norm, or BN for the paper's
+  Table 5 ablation);
+- ``adaptation_cfg``: contextual adaptation and decoding (``impl``,
+  ``top2_lambda``).
+
+Training-only settings (``num_proposals``, ``oks_threshold``,
+``inject_gt_proposals``) are read from ``model.train_cfg``, which MMPose's
+pose estimators hand to ``head.loss``, as ``model.test_cfg`` reaches
+``head.predict``. The flat keys of older configs still work, each mapped to
+its new place with a deprecation warning.
+"""
+import copy
+import warnings
+from typing import Dict, Optional, Tuple
+
+BRANCH_CFG = dict(
+    heatmap_channels=32,
+    offset_channels=256,
+    embedding_channels=64,
+    norm_cfg=dict(type='BN'),
+    act_cfg=dict(type='ReLU', inplace=True))
+KEM_CFG = dict(
+    local_size=11,
+    local_extent=5.0,
+    global_size=97,
+    reweigh_sigma=None,
+    sampling='centred')
+CMP_CFG = dict(
+    channels=(512, 256, 128),
+    norm_cfg=dict(type='AttentiveNorm', num_mixtures=20))
+ADAPTATION_CFG = dict(impl='fft', top2_lambda=0.75)
+TRAIN_CFG = dict(num_proposals=30, oks_threshold=0.5,
+                 inject_gt_proposals=False)
+SAMPLINGS = ('centred', 'authors')
+ADAPTATION_IMPLS = ('fft', 'conv')
+
+# flat key of older configs -> (group, key in the group)
+LEGACY_KEYS = {
+    'heatmap_channels': ('branch_cfg', 'heatmap_channels'),
+    'offset_channels': ('branch_cfg', 'offset_channels'),
+    'embedding_channels': ('branch_cfg', 'embedding_channels'),
+    'local_kem_size': ('kem_cfg', 'local_size'),
+    'local_kem_extent': ('kem_cfg', 'local_extent'),
+    'global_kem_size': ('kem_cfg', 'global_size'),
+    'reweigh_sigma': ('kem_cfg', 'reweigh_sigma'),
+    'sampling': ('kem_cfg', 'sampling'),
+    'cmp_channels': ('cmp_cfg', 'channels'),
+    'adaptation_impl': ('adaptation_cfg', 'impl'),
+    'top2_lambda': ('adaptation_cfg', 'top2_lambda'),
+    'num_proposals': ('train_cfg', 'num_proposals'),
+    'oks_threshold': ('train_cfg', 'oks_threshold'),
+    'inject_gt_proposals': ('train_cfg', 'inject_gt_proposals'),
+}
+DEFAULTS = dict(branch_cfg=BRANCH_CFG, kem_cfg=KEM_CFG, cmp_cfg=CMP_CFG,
+                adaptation_cfg=ADAPTATION_CFG)
+
+
+def _merged(defaults: dict, given: Optional[dict], group: str) -> dict:
+    cfg = copy.deepcopy(defaults)
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TypeError(f'LOGOCAPHead {group} got unknown keys {unknown}; '
+                        f'known: {sorted(defaults)}')
+    cfg.update(given)
+    return cfg
+
+
+def group_head_settings(groups: Dict[str, Optional[dict]],
+                        legacy: dict) -> Tuple[Dict[str, dict], dict]:
+    """Complete the sub-configs and map the flat keys of older configs.
+
+    Args:
+        groups (dict): ``branch_cfg``, ``kem_cfg``, ``cmp_cfg`` and
+            ``adaptation_cfg`` as given (None for the defaults).
+        legacy (dict): any other keyword arguments given to the head.
+
+    Returns:
+        tuple: the four complete sub-configs, and the training settings that
+        flat keys gave (defaults for ``model.train_cfg``).
+
+    Raises:
+        TypeError: an unknown key.
+        ValueError: an unknown ``sampling`` or ``impl``.
+    """
+    cfgs = {name: _merged(DEFAULTS[name], groups.get(name), name)
+            for name in DEFAULTS}
+    train = {}
+    unknown = sorted(set(legacy) - set(LEGACY_KEYS) -
+                     {'num_mixtures', 'attentive_norm'})
+    if unknown:
+        raise TypeError(f'LOGOCAPHead got unknown arguments {unknown}')
+    for key, value in legacy.items():
+        if key in ('num_mixtures', 'attentive_norm'):
+            continue
+        group, name = LEGACY_KEYS[key]
+        where = ('model.train_cfg' if group == 'train_cfg' else
+                 f'head.{group}')
+        _warn(f'LOGOCAPHead({key}=...) is deprecated: set {where}.{name}')
+        (train if group == 'train_cfg' else cfgs[group])[name] = value
+    norm = cfgs['cmp_cfg']['norm_cfg'] = dict(cfgs['cmp_cfg']['norm_cfg'])
+    if legacy.get('attentive_norm', True) is False:
+        _warn('LOGOCAPHead(attentive_norm=False) is deprecated: set '
+              "head.cmp_cfg.norm_cfg=dict(type='BN')")
+        norm = cfgs['cmp_cfg']['norm_cfg'] = dict(type='BN')
+    if 'num_mixtures' in legacy:
+        _warn('LOGOCAPHead(num_mixtures=...) is deprecated: set '
+              'head.cmp_cfg.norm_cfg.num_mixtures')
+        if norm['type'] == 'AttentiveNorm':
+            norm['num_mixtures'] = legacy['num_mixtures']
+    if cfgs['kem_cfg']['sampling'] not in SAMPLINGS:
+        raise ValueError(f'kem_cfg.sampling must be one of {SAMPLINGS}, '
+                         f"got {cfgs['kem_cfg']['sampling']!r}")
+    if cfgs['adaptation_cfg']['impl'] not in ADAPTATION_IMPLS:
+        raise ValueError(f'adaptation_cfg.impl must be one of '
+                         f"{ADAPTATION_IMPLS}, got "
+                         f"{cfgs['adaptation_cfg']['impl']!r}")
+    return cfgs, train
+
+
+def training_settings(defaults: dict, train_cfg: Optional[dict]) -> dict:
+    """``TRAIN_CFG`` updated by the head's defaults (from flat keys) and by
+    ``model.train_cfg``; an unknown key of ``train_cfg`` is an error."""
+    cfg = dict(TRAIN_CFG, **defaults)
+    given = dict(train_cfg or {})
+    unknown = sorted(set(given) - set(TRAIN_CFG))
+    if unknown:
+        raise KeyError(f'model.train_cfg has keys LOGOCAPHead does not use: '
+                       f'{unknown}; known: {sorted(TRAIN_CFG)}')
+    cfg.update(given)
+    return cfg
+
+
+class LOGOCAPDeprecationWarning(FutureWarning):
+    """A flat LOGOCAPHead key of an older config (shown by default)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, LOGOCAPDeprecationWarning, stacklevel=4)
