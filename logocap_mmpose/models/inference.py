@@ -1,10 +1,22 @@
-"""Test-time helpers of the head: flip fusion and the padding of batches.
+"""Test-time helpers of the head: flip fusion, multi-scale fusion and the
+padding of batches.
+
+Multi-scale test (``test_cfg.scales``, e.g. ``[0.5, 1, 2]``): the estimator
+runs the network on the input resized by each scale (sides rounded to a
+multiple of ``multiscale_size_divisor``), the head fuses each scale's flip
+pair as in single-scale testing, resizes the heatmaps and offsets to the
+scale-1 map (bilinear, ``align_corners=False``, which is exact for this
+package's cell-centre convention; offsets rescaled to scale-1 cells) and
+averages them. Proposals, global KEMs and scores come from the averaged
+maps; the local KEMs read the scale-1 embedding.
 
 Shapes: B images, K keypoints, h x w maps of stride s.
 """
-from typing import List, Sequence, Tuple
+import math
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch.nn.functional as F
 from torch import Tensor
 
 from mmpose.models.utils.tta import flip_heatmaps
@@ -75,3 +87,73 @@ def group_by_size(sizes: Sequence[Tuple[int, int]]):
     for i, size in enumerate(sizes):
         groups.setdefault(size, []).append(i)
     return list(groups.items())
+
+
+def check_scales(scales: Optional[Sequence[float]]) -> List[float]:
+    """``test_cfg.scales`` as a list of floats ([1.0] when None).
+
+    Raises:
+        ValueError: an empty list, a scale <= 0, or no scale 1 (the
+            resolution the maps are fused at).
+    """
+    if scales is None:
+        return [1.0]
+    scales = [float(s) for s in scales]
+    if not scales or min(scales) <= 0 or 1.0 not in scales:
+        raise ValueError('test_cfg.scales must be positive and hold 1 (the '
+                         f'resolution the maps are fused at), got {scales}')
+    return scales
+
+
+def scaled_input_size(height: int, width: int, scale: float,
+                      divisor: int = 32) -> Tuple[int, int]:
+    """(h, w) of the input at ``scale``: sides rounded to a multiple of
+    ``divisor`` (at least one)."""
+    return (max(divisor, int(round(height * scale / divisor)) * divisor),
+            max(divisor, int(round(width * scale / divisor)) * divisor))
+
+
+def dense_outputs(forward: Callable, feats, flip_test: bool,
+                  flip_indices: Optional[Sequence[int]]):
+    """The head's heatmaps, offsets and embedding of one scale, flip-fused
+    when ``flip_test`` (``feats`` is then [orig, flipped])."""
+    if not flip_test:
+        return forward(feats)
+    if not (isinstance(feats, list) and len(feats) == 2):
+        raise ValueError('flip_test expects feats as [orig, flipped]')
+    heatmaps, displacements, embedding = forward(feats[0])
+    heatmaps, displacements = flip_fuse(heatmaps, displacements,
+                                        *forward(feats[1])[:2], flip_indices)
+    return heatmaps, displacements, embedding
+
+
+def fuse_scales(outputs: Sequence[Tuple[Tensor, Tensor, Tensor]],
+                base: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """Average the heatmaps and offsets of several scales at one resolution.
+
+    Args:
+        outputs (Sequence[tuple]): per scale, heatmaps (B, K+1, h_i, w_i),
+            displacements (B, 2K, h_i, w_i) in cells of that map, and the
+            embedding (B, C, h_i, w_i).
+        base (int): index of the scale whose map size is kept (scale 1).
+
+    Returns:
+        tuple: heatmaps (B, K+1, h, w) and displacements (B, 2K, h, w)
+        averaged over the scales, and the base scale's embedding.
+    """
+    h, w = outputs[base][0].shape[-2:]
+    heatmaps, displacements = 0, 0
+    for hm, disp, _ in outputs:
+        hs, ws = hm.shape[-2:]
+        if (hs, ws) != (h, w):
+            hm = F.interpolate(hm, size=(h, w), mode='bilinear',
+                               align_corners=False)
+            disp = F.interpolate(disp, size=(h, w), mode='bilinear',
+                                 align_corners=False)
+            factor = disp.new_tensor([w / ws, h / hs]).repeat(
+                disp.shape[1] // 2)  # x, y of every keypoint
+            disp = disp * factor[None, :, None, None]
+        heatmaps = heatmaps + hm
+        displacements = displacements + disp
+    n = len(outputs)
+    return heatmaps / n, displacements / n, outputs[base][2]

@@ -26,7 +26,8 @@ from .. import profiling
 from ..adaptation import contextual_adaptation, top2_decode
 from ..attentive_norm import AttentiveNorm2d
 from ..branches import conv_branch
-from ..inference import flip_fuse, group_by_size, valid_cells
+from ..inference import (check_scales, dense_outputs, fuse_scales,
+                         group_by_size, valid_cells)
 from ..kem import (gaussian_window, kam_cell_size, keypoint_scales,
                    local_kem_offsets, local_kem_poses, sample_global_kems,
                    sample_global_kems_authors, sample_local_kems,
@@ -247,7 +248,9 @@ class LOGOCAPHead(BaseHead):
                 test_cfg: ConfigType = {}):
         """Poses in input space (numpy), one ``InstanceData`` per image.
 
-        ``test_cfg``: ``flip_test`` (feats are then [orig, flipped]), ``mode``
+        ``test_cfg``: ``flip_test`` (feats are then [orig, flipped]),
+        ``scales`` (multi-scale test: feats hold one entry per scale, see
+        ``models/inference.py``), ``mode``
         (one of :data:`MODES`), ``max_proposals``, ``output_heatmaps`` and
         the pose NMS keys of :func:`~..pose_nms.nms_and_pack`
         (``nms_dist_thr``, ``nms_joints_thr``, ``max_num_people``,
@@ -265,15 +268,17 @@ class LOGOCAPHead(BaseHead):
         if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
             raise ValueError(f'test_cfg.nms_order must be one of '
                              f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
-        if test_cfg.get('flip_test', False):
-            if not (isinstance(feats, list) and len(feats) == 2):
-                raise ValueError('flip_test expects feats as [orig, flipped]')
-            heatmaps, displacements, embedding = self.forward(feats[0])
-            heatmaps, displacements = flip_fuse(
-                heatmaps, displacements, *self.forward(feats[1])[:2],
-                batch_data_samples[0].metainfo['flip_indices'])
-        else:
-            heatmaps, displacements, embedding = self.forward(feats)
+        flip = test_cfg.get('flip_test', False)
+        flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
+            if flip else None
+        scales = check_scales(test_cfg.get('scales'))
+        if len(scales) == 1:
+            heatmaps, displacements, embedding = dense_outputs(
+                self.forward, feats, flip, flip_indices)
+        else:  # feats: one entry per scale (see models/inference.py)
+            heatmaps, displacements, embedding = fuse_scales(
+                [dense_outputs(self.forward, f, flip, flip_indices)
+                 for f in feats], scales.index(1.0))
         sizes = valid_cells(batch_data_samples, heatmaps.shape, self.stride)
         preds = [None] * len(sizes)
         for (h, w), index in group_by_size(sizes):
