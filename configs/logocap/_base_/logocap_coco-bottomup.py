@@ -132,6 +132,7 @@ val_dataloader = dict(
         ann_file='annotations/person_keypoints_val2017.json',
         data_prefix=dict(img='val2017/'),
         test_mode=True,
+        metainfo={{_base_.dataset_info}},
         pipeline=val_pipeline,
     ))
 test_dataloader = val_dataloader

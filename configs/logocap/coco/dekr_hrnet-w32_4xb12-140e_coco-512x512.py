@@ -83,5 +83,7 @@ train_dataloader = dict(
     num_workers=4,
     dataset=dict(pipeline=train_pipeline, metainfo={{_base_.dataset_info}}))
 val_dataloader = dict(
-    batch_size=1, num_workers=2, dataset=dict(pipeline=val_pipeline))
+    batch_size=1,
+    num_workers=2,
+    dataset=dict(pipeline=val_pipeline, metainfo={{_base_.dataset_info}}))
 test_dataloader = val_dataloader
