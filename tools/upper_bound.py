@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""The paper's Fig. 2 analysis: COCO AP of the centre-offset (initial) poses
+and of the oracle that moves each initial keypoint to the best cell of an
+s x s local window (the head's local KEM grid) using the ground truth.
+
+It runs the model in ``test_cfg.mode='baseline'`` on the config's test set (or
+on ``--data-root`` / ``--ann-file``), scores the initial poses and each oracle
+with the config's evaluator (``CocoMetric``), prints one markdown table and
+saves it with a plot (PNG) and the raw metrics (JSON) in ``--out-dir``. The
+computation lives in ``logocap_mmpose/evaluation/upper_bound.py``.
+
+Example (coco-mini val, a checkpoint of ``tools/fit_check.py``)::
+
+    python tools/upper_bound.py \\
+        configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \\
+        work_dirs/fit/epoch_100.pth --data-root ../shared/data/coco-mini \\
+        --out-dir work_dirs/upper_bound
+"""
+import argparse
+import json
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+
+DEFAULT_WINDOWS = [1, 3, 5, 7, 9, 11]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='AP of the initial (centre-offset) poses and of their '
+        's x s local-window oracles (the paper\'s Fig. 2 upper bound).')
+    parser.add_argument('config', help='LOGO-CAP config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--data-root', help='COCO-style root with annotations/ and the '
+        "image folder (default: the config's test set)")
+    parser.add_argument(
+        '--ann-file', help="annotation file, relative to --data-root "
+        "(default: the config's test annotation file)")
+    parser.add_argument(
+        '--img-prefix', help="image folder, relative to --data-root "
+        "(default: the config's)")
+    parser.add_argument(
+        '--labelled-only', action='store_true',
+        help='score only the images that hold a person with labelled '
+        'keypoints (the paper\'s 2346 COCO val2017 images)')
+    parser.add_argument(
+        '--num-images', type=int,
+        help='score only the first N images (by id; after --labelled-only)')
+    parser.add_argument(
+        '--windows', type=int, nargs='+', default=DEFAULT_WINDOWS,
+        help='window sizes s (odd, at most the head\'s local_kem_size)')
+    parser.add_argument(
+        '--modes', nargs='*', default=['full'],
+        choices=['full', 'baseline', 'kems_only', 'kams_only'],
+        help='test_cfg.mode values of the model to score as well (none: '
+        'pass the flag alone)')
+    parser.add_argument('--out-dir', default='work_dirs/upper_bound',
+                        help='upper_bound.md / .png / .json go here')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='config overrides (key=value), applied last')
+    return parser.parse_args(argv)
+
+
+def subset_annotations(src: str, dst: str, labelled_only: bool,
+                       num_images: Optional[int]) -> List[int]:
+    """Write the chosen images of ``src`` (all their annotations) to
+    ``dst`` and return their ids (sorted)."""
+    with open(src) as f:
+        coco = json.load(f)
+    ids = sorted(im['id'] for im in coco['images'])
+    if labelled_only:
+        labelled = {
+            a['image_id']
+            for a in coco['annotations']
+            if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
+        }
+        ids = [i for i in ids if i in labelled]
+    if num_images is not None:
+        ids = ids[:num_images]
+    if not ids:
+        raise ValueError(f'no image of {src} is left to score')
+    keep = set(ids)
+    subset = dict(coco)
+    subset['images'] = [im for im in coco['images'] if im['id'] in keep]
+    subset['annotations'] = [
+        a for a in coco['annotations'] if a['image_id'] in keep
+    ]
+    with open(dst, 'w') as f:
+        json.dump(subset, f)
+    return ids
+
+
+def analysis_config(args) -> Config:
+    """The config with its test set (and evaluator) set by the options."""
+    cfg = Config.fromfile(args.config)
+    dataset = cfg.test_dataloader.dataset
+    root = args.data_root if args.data_root else dataset.get('data_root', '')
+    ann_file = args.ann_file or dataset.ann_file
+    dataset.data_root = osp.abspath(root) if root else root
+    if args.img_prefix:
+        dataset.data_prefix = dict(img=args.img_prefix)
+    ann_path = ann_file if osp.isabs(ann_file) else osp.join(
+        dataset.data_root, ann_file)
+    if not osp.exists(ann_path):
+        raise FileNotFoundError(f'annotation file {ann_path} not found (set '
+                                '--data-root / --ann-file)')
+    if args.labelled_only or args.num_images is not None:
+        os.makedirs(args.out_dir, exist_ok=True)
+        subset = osp.abspath(osp.join(args.out_dir, 'annotations.json'))
+        subset_annotations(ann_path, subset, args.labelled_only,
+                           args.num_images)
+        ann_path = subset
+    dataset.ann_file = osp.abspath(ann_path)
+    dataset.test_mode = True
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, dict):
+        cfg.test_evaluator = dict(evaluator, ann_file=dataset.ann_file)
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_dataloader.persistent_workers = False
+    cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    import logocap_mmpose  # noqa: F401  (registers the plugin)
+    from logocap_mmpose.evaluation import (evaluate_upper_bound,
+                                           markdown_table, plot_upper_bound)
+    from mmpose.apis import init_model
+
+    init_default_scope('mmpose')
+    cfg = analysis_config(args)
+    model = init_model(cfg, args.checkpoint, device=args.device)
+    model.eval()
+    dataloader = Runner.build_dataloader(cfg.test_dataloader)
+    result = evaluate_upper_bound(model, dataloader, cfg.test_evaluator,
+                                  args.windows, args.modes, progress=True)
+    table = markdown_table(result)
+    n = len(dataloader.dataset)
+    note = (f'{n} images of {cfg.test_dataloader.dataset.ann_file}; '
+            f'checkpoint {args.checkpoint}')
+    print(table)
+    print()
+    print(note)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'upper_bound.md'), 'w') as f:
+        f.write(table + '\n\n' + note + '\n')
+    with open(osp.join(args.out_dir, 'upper_bound.json'), 'w') as f:
+        json.dump(
+            dict(
+                initial=result['initial'],
+                oracle={str(s): m
+                        for s, m in result['oracle'].items()},
+                modes=result['modes'],
+                images=n), f, indent=1)
+    plot_upper_bound(result, osp.join(args.out_dir, 'upper_bound.png'),
+                     title=f'{osp.basename(args.config)}, {n} images')
+    return table
+
+
+if __name__ == '__main__':
+    main()
