@@ -1,4 +1,7 @@
-"""tools/fit_check.py: the image subset, the fit settings and a short run."""
+"""tools/fit_check.py: the image subset, the fit settings, the table and a
+short run."""
+import argparse
+import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -9,8 +12,11 @@ from mmengine.config import Config
 
 from .conftest import REPO, require_shared
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
-import fit_check  # noqa: E402
+_spec = importlib.util.spec_from_file_location(
+    'logocap_tools_fit_check', osp.join(REPO, 'tools', 'fit_check.py'))
+fit_check = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = fit_check
+_spec.loader.exec_module(fit_check)
 
 CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
                    'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -33,7 +39,7 @@ def test_subset_is_deterministic_and_labelled(tmp_path):
 
 def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
     cfg = Config.fromfile(CPU_CFG)
-    args = fit_check.argparse.Namespace(
+    args = argparse.Namespace(
         data_root='/data', img_prefix='train2017/', epochs=7, seed=0,
         work_dir=str(tmp_path), cfg_options={})
     cfg = fit_check.fit_config(cfg, args, '/data/sub.json')
@@ -47,6 +53,23 @@ def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
     assert all(not s.get('by_epoch', True) for s in cfg.param_scheduler)
     assert cfg.test_dataloader.dataset.ann_file == '/data/sub.json'
     assert cfg.test_evaluator.ann_file == '/data/sub.json'
+
+
+def test_table_has_one_row_per_mode_in_metric_order():
+    rows = {
+        'baseline': {'coco/AR': 0.4, 'coco/AP': 0.1, 'coco/AP .5': 0.2,
+                     'coco/AP .75': 0.3, 'coco/AP (M)': 0.9},
+        'full': {'coco/AP': 0.5, 'coco/AP .5': 0.6, 'coco/AP .75': 0.7,
+                 'coco/AR': 0.8},
+    }
+    args = argparse.Namespace(num_images=4, epochs=2)
+    table = fit_check.markdown(rows, 0.25, args, 1.5).splitlines()
+    assert table[:4] == ['| mode | AP | AP50 | AP75 | AR |',
+                         '|---|---|---|---|---|',
+                         '| baseline | 0.100 | 0.200 | 0.300 | 0.400 |',
+                         '| full | 0.500 | 0.600 | 0.700 | 0.800 |']
+    assert table[5] == ('4 images, 2 epochs, 1.5 min; final oks_gate_ratio '
+                        '(last epoch mean) 0.250')
 
 
 def test_short_fit_prints_one_row_per_mode(tmp_path):

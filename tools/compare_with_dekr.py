@@ -6,7 +6,8 @@ For each model it trains with the same budget with MMPose's own
 ``tools/train.py`` (or takes a given checkpoint), evaluates on the same val
 set with the same ``CocoMetric``, times inference on the same images and
 device with the same test settings (flip on for both, warm-up, median of
-repeats; see ``tools/benchmark_inference.py``) and counts parameters. It
+repeats; see ``tools/benchmark_inference.py``; both tools share
+``logocap_mmpose/utils/tooling.py``) and counts parameters. It
 prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, the
 instances per image each model returned while timed, params)
 with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
@@ -34,13 +35,13 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_inference import (build_model, count_params,  # noqa: E402
-                                 is_logocap, load_config, markdown_table,
-                                 prepare_batches, set_test_options,
-                                 short_name, time_end_to_end,
-                                 time_ratio_sentence, val_image_paths,
-                                 workload_note)
+from logocap_mmpose.utils.tooling import (Column, build_model, count_params,
+                                          is_logocap, load_config,
+                                          markdown_table, prepare_batches,
+                                          set_test_options, short_name,
+                                          test_options, time_end_to_end,
+                                          time_ratio_sentence,
+                                          val_image_paths, workload_note)
 
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('APM', 'coco/AP (M)'),
@@ -173,9 +174,93 @@ def _dir(key: str) -> str:
     return key.lower().replace('-', '')
 
 
-def fmt_metrics(metrics: Dict[str, float]) -> List[str]:
-    return [f'{100 * metrics[key]:.1f}' if key in metrics else '-'
-            for _, key in METRICS]
+#: the result table: one row per model / ablation mode, keyed as below
+RESULT_COLUMNS = ([Column('label', 'model')] +
+                  [Column(name, name, '{:.1f}') for name, _ in METRICS] +
+                  [Column('ms', 'ms/image', '{:.1f}'),
+                   Column('instances', 'instances/image', '{:.1f}'),
+                   Column('params_m', 'params (M)', '{:.2f}')])
+LABELS = {
+    'DEKR': 'DEKR ({})',
+    'LOGO-CAP': 'LOGO-CAP, full ({})',
+    'baseline': 'LOGO-CAP ablation: center-offset baseline (same weights)',
+    'kems_only': 'LOGO-CAP ablation: KEMs only (same weights)',
+    'kams_only': 'LOGO-CAP ablation: KAMs only (same weights)',
+}
+
+
+def metric_cells(metrics: Dict[str, float]) -> Dict[str, float]:
+    """CocoMetric results -> percentages keyed by the table's metric names
+    (a metric the evaluator did not report is left out: printed '-')."""
+    return {name: 100 * metrics[key] for name, key in METRICS
+            if key in metrics}
+
+
+def time_models(cfgs: Dict[str, object], ckpts: Dict[str, str],
+                modes: List[str], args) -> Tuple[Dict[str, dict], int]:
+    """Time both models on the same val images (flip on) and the LOGO-CAP
+    ablation modes on its weights.
+
+    Returns:
+        tuple: per row key ('DEKR', 'LOGO-CAP', each mode) the ``ms``,
+        ``instances``, ``proposals`` and ``params_m`` entries of its row;
+        the number of images timed.
+    """
+    img_paths = val_image_paths(cfgs['LOGO-CAP'], args.time_images)
+    timing = dict(warmup=args.warmup, repeats=args.repeats,
+                  device=args.device)
+    rows = {}
+    for key in ('DEKR', 'LOGO-CAP'):
+        model = build_model(cfgs[key], ckpts[key], args.device)
+        set_test_options(model, flip_test=True)
+        batches = prepare_batches(model, img_paths)
+        params_m = count_params(model) / 1e6
+        runs = [(key, {})] + ([(m, dict(mode=m)) for m in modes]
+                              if key == 'LOGO-CAP' else [])
+        for row, options in runs:
+            with test_options(model, **options):
+                timed = time_end_to_end(model, batches, **timing)
+            rows[row] = dict(ms=timed.ms_per_image,
+                             instances=timed.instances,
+                             proposals=timed.proposals, params_m=params_m)
+        del model
+    return rows, len(img_paths)
+
+
+def budget_notes(ckpts: Dict[str, str]) -> List[str]:
+    """The budget each checkpoint was trained with (given ones included),
+    and a warning when the two differ."""
+    budgets = {key: checkpoint_budget(path) for key, path in ckpts.items()}
+    notes = []
+    for key, budget in budgets.items():
+        if budget is None:
+            notes.append(f'{key}: not recorded')
+        else:
+            notes.append(f'{key}: epoch {budget["epoch"]}, {budget["iter"]} '
+                         f'iterations of {budget["batch_size"]} images')
+    if None not in budgets.values() and any(
+            budgets['LOGO-CAP'][k] != budgets['DEKR'][k]
+            for k in ('epoch', 'iter', 'batch_size', 'schedule')):
+        notes.append('WARNING: the two checkpoints were NOT trained with the '
+                     'same budget / lr schedule')
+        print('WARNING: ' + notes[-1], flush=True)
+    return notes
+
+
+def check_configs(cfgs: Dict[str, object], allow_mismatch: bool) -> None:
+    """Print what the two configs share; stop when they differ (unless
+    ``allow_mismatch``)."""
+    report = matching_report(cfgs['LOGO-CAP'], cfgs['DEKR'])
+    mismatched = [name for name, same in report if not same]
+    print('configs match on: ' +
+          ', '.join(name for name, same in report if same))
+    if mismatched:
+        msg = 'configs differ in: ' + ', '.join(mismatched)
+        if not allow_mismatch:
+            raise SystemExit(msg + ' (use --allow-mismatch to go on)')
+        print('WARNING: ' + msg)
+    if not is_logocap(cfgs['LOGO-CAP']):
+        print('WARNING: the first config has no LOGOCAPHead')
 
 
 def parse_args(argv=None):
@@ -242,18 +327,7 @@ def main(argv=None) -> str:
     if args.epochs is not None:
         for cfg in cfgs.values():
             cfg.train_cfg.max_epochs = args.epochs
-
-    report = matching_report(cfgs['LOGO-CAP'], cfgs['DEKR'])
-    mismatched = [name for name, same in report if not same]
-    print('configs match on: ' +
-          ', '.join(name for name, same in report if same))
-    if mismatched:
-        msg = 'configs differ in: ' + ', '.join(mismatched)
-        if not args.allow_mismatch:
-            raise SystemExit(msg + ' (use --allow-mismatch to go on)')
-        print('WARNING: ' + msg)
-    if not is_logocap(cfgs['LOGO-CAP']):
-        print('WARNING: the first config has no LOGOCAPHead')
+    check_configs(cfgs, args.allow_mismatch)
 
     work_dir = args.work_dir or osp.join(
         'work_dirs', 'compare_' + short_name(args.logocap_config))
@@ -263,95 +337,50 @@ def main(argv=None) -> str:
         if not ckpts[key]:
             ckpts[key] = train(cfg, osp.join(work_dir, _dir(key)),
                                args.epochs)
-
-    # the budget each checkpoint was trained with (given ones included)
-    budgets = {key: checkpoint_budget(path) for key, path in ckpts.items()}
-    budget_notes = []
-    for key, budget in budgets.items():
-        if budget is None:
-            budget_notes.append(f'{key}: not recorded')
-        else:
-            budget_notes.append(
-                f'{key}: epoch {budget["epoch"]}, {budget["iter"]} '
-                f'iterations of {budget["batch_size"]} images')
-    if None not in budgets.values() and any(
-            budgets['LOGO-CAP'][k] != budgets['DEKR'][k]
-            for k in ('epoch', 'iter', 'batch_size', 'schedule')):
-        budget_notes.append('WARNING: the two checkpoints were NOT trained '
-                            'with the same budget / lr schedule')
-        print('WARNING: ' + budget_notes[-1], flush=True)
+    budgets = budget_notes(ckpts)
 
     # evaluation: same val set, same CocoMetric
-    rows_metrics = {}
+    metrics = {}
     for key in ('DEKR', 'LOGO-CAP'):
-        rows_metrics[key], num_val = evaluate(cfgs[key], ckpts[key],
-                                              osp.join(work_dir, _dir(key)))
+        metrics[key], num_val = evaluate(cfgs[key], ckpts[key],
+                                         osp.join(work_dir, _dir(key)))
     modes = args.ablation_modes if is_logocap(cfgs['LOGO-CAP']) else []
     for mode in modes:
-        rows_metrics[mode], _ = evaluate(cfgs['LOGO-CAP'], ckpts['LOGO-CAP'],
-                                         osp.join(work_dir, 'logocap'),
-                                         dict(mode=mode))
+        metrics[mode], _ = evaluate(cfgs['LOGO-CAP'], ckpts['LOGO-CAP'],
+                                    osp.join(work_dir, 'logocap'),
+                                    dict(mode=mode))
 
     # timing and parameters: same images, device, threads, flip
-    img_paths = val_image_paths(cfgs['LOGO-CAP'], args.time_images)
-    timing, params, instances, proposals = {}, {}, {}, {}
-    for key in ('DEKR', 'LOGO-CAP'):
-        model = build_model(cfgs[key], ckpts[key], args.device)
-        set_test_options(model, flip_test=True)
-        batches = prepare_batches(model, img_paths)
-        params[key] = count_params(model)
-        timed = time_end_to_end(model, batches, args.warmup, args.repeats,
-                                args.device)
-        timing[key], instances[key] = timed['ms_per_image'], \
-            timed['instances']
-        proposals[key] = timed['proposals']
-        if key == 'LOGO-CAP':
-            for mode in modes:
-                set_test_options(model, mode=mode)
-                timed = time_end_to_end(model, batches, args.warmup,
-                                        args.repeats, args.device)
-                timing[mode], instances[mode] = timed['ms_per_image'], \
-                    timed['instances']
-                params[mode] = params[key]
-        del model
-
-    labels = {
-        'DEKR': f'DEKR ({short_name(paths["DEKR"])})',
-        'LOGO-CAP': f'LOGO-CAP, full ({short_name(paths["LOGO-CAP"])})',
-        'baseline': 'LOGO-CAP ablation: center-offset baseline (same weights)',
-        'kems_only': 'LOGO-CAP ablation: KEMs only (same weights)',
-        'kams_only': 'LOGO-CAP ablation: KAMs only (same weights)',
-    }
-    header = ['model'] + [m for m, _ in METRICS] + [
-        'ms/image', 'instances/image', 'params (M)'
-    ]
+    timed, num_timed = time_models(cfgs, ckpts, modes, args)
     rows = []
     for key in ['DEKR', 'LOGO-CAP'] + list(modes):
-        rows.append([labels.get(key, f'LOGO-CAP ablation: mode={key}')] +
-                    fmt_metrics(rows_metrics[key]) +
-                    [f'{timing[key]:.1f}', f'{instances[key]:.1f}',
-                     f'{params[key] / 1e6:.2f}'])
+        label = LABELS.get(key, 'LOGO-CAP ablation: mode={}').format(
+            short_name(paths[key]) if key in paths else key)
+        rows.append(dict(label=label, **metric_cells(metrics[key]),
+                         **timed[key]))
+
     val_ds = cfgs['LOGO-CAP'].test_dataloader.dataset
     budget = (f'{args.epochs} epochs each' if args.epochs is not None else
               'the configs\' schedule')
     notes = [
+        time_ratio_sentence(timed['LOGO-CAP']['ms'], timed['DEKR']['ms'],
+                            'Full models'),
         f'Val set: {osp.join(val_ds.get("data_root", ""), val_ds.ann_file)}, '
         f'{num_val} images (same CocoMetric for all rows).',
         'Training: ' + ('given checkpoints' if args.logocap_checkpoint
                         and args.dekr_checkpoint else budget) + ' ('
-        + '; '.join(budget_notes) + ').',
+        + '; '.join(budgets) + ').',
         f'Timing: {args.device}, {torch.get_num_threads()} threads, flip test '
-        f'on, {len(img_paths)} val images, median of {args.repeats} repeats '
+        f'on, {num_timed} val images, median of {args.repeats} repeats '
         f'after {args.warmup} warm-up runs; model.test_step only (image '
         'reading/resizing excluded).',
         'Checkpoints: ' + ', '.join(f'{k}: {v}' for k, v in ckpts.items()),
     ]
-    notes.insert(0, time_ratio_sentence(timing['LOGO-CAP'], timing['DEKR'],
-                                        'Full models'))
-    note = workload_note(proposals, {'DEKR': True, 'LOGO-CAP': True})
+    note = workload_note({k: timed[k]['proposals'] for k in ckpts},
+                         {'DEKR': True, 'LOGO-CAP': True})
     if note:
         notes.insert(1, 'Workload: ' + note)
-    table = markdown_table(header, rows) + '\n\n' + '\n'.join(notes)
+    table = markdown_table(RESULT_COLUMNS, rows) + '\n\n' + '\n'.join(notes)
     print('\n' + table)
     if args.out:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

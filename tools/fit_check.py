@@ -26,12 +26,14 @@ import copy
 import json
 import os
 import os.path as osp
-import time
 from typing import Dict, List
 
 from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
+
+from logocap_mmpose.utils.tooling import (Column, Stopwatch, load_config,
+                                          markdown_table)
 
 MODES = ('baseline', 'kems_only', 'kams_only', 'full')
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
@@ -158,22 +160,22 @@ class GateRecorder(Hook):
 
 def markdown(rows: Dict[str, Dict[str, float]], gate: float, args,
              minutes: float) -> str:
-    head = '| mode | ' + ' | '.join(n for n, _ in METRICS) + ' |'
-    lines = [head, '|' + '---|' * (len(METRICS) + 1)]
-    for mode, res in rows.items():
-        lines.append(f'| {mode} | ' + ' | '.join(
-            f'{res[key]:.3f}' for _, key in METRICS) + ' |')
-    lines.append('')
-    lines.append(f'{args.num_images} images, {args.epochs} epochs, '
-                 f'{minutes:.1f} min; final oks_gate_ratio (last epoch '
-                 f'mean) {gate:.3f}')
-    return '\n'.join(lines)
+    """The fit table: one row per mode (``rows``: mode -> CocoMetric
+    results) and a line with the budget and the final gate ratio."""
+    columns = [Column('mode', 'mode')] + [
+        Column(key, name, '{:.3f}') for name, key in METRICS
+    ]
+    table = markdown_table(
+        columns, [dict(res, mode=mode) for mode, res in rows.items()])
+    return (f'{table}\n\n{args.num_images} images, {args.epochs} epochs, '
+            f'{minutes:.1f} min; final oks_gate_ratio (last epoch mean) '
+            f'{gate:.3f}')
 
 
 def main():
     args = parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config)
     src = osp.join(args.data_root, args.ann_file)
     if not osp.exists(src):
         raise FileNotFoundError(f'annotation file {src} not found (set '
@@ -184,15 +186,15 @@ def main():
     runner = Runner.from_cfg(cfg)
     recorder = GateRecorder()
     runner.register_hook(recorder, priority='LOW')
-    start = time.time()
-    runner.train()
-    minutes = (time.time() - start) / 60
+    with Stopwatch() as watch:
+        runner.train()
     rows = {}
     test_cfg = runner.model.test_cfg
     for mode in args.modes:
         test_cfg['mode'] = mode
         rows[mode] = runner.test()
-    table = markdown(rows, recorder.last_epoch_mean(), args, minutes)
+    table = markdown(rows, recorder.last_epoch_mean(), args,
+                     watch.seconds / 60)
     print(table)
     if args.out:
         with open(args.out, 'w') as f:

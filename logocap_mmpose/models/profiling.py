@@ -1,11 +1,26 @@
 """Names of the ``torch.profiler.record_function`` ranges of LOGO-CAP.
 
-Defined once: the head opens the ``logocap/*`` ranges around its stages and
-``tools/benchmark_inference.py`` reads them back for the paper's Table 4
-breakdown (local KEMs, local KAMs, global KAMs / adaptation, decode).
+Defined once, used where the ranges are opened and where they are read:
+
+- :class:`~logocap_mmpose.models.LOGOCAPPoseEstimator` opens the
+  ``estimator/*`` ranges in every test step: the data preprocessor
+  (normalisation), backbone + neck (once per pass: the image, then its flip)
+  and the head's ``predict``;
+- the head opens the ``logocap/*`` ranges around its stages (local KEMs,
+  local KAMs, global KAMs / adaptation, decode);
+- ``tools/benchmark_inference.py`` reads both back from a ``torch.profiler``
+  run for the paper's Table 4 breakdown.
+
+A range costs a few microseconds when no profiler records.
 """
 from collections import OrderedDict
 
+# estimator ranges (models/pose_estimator.py)
+PREPROCESS = 'estimator/preprocess'
+BACKBONE = 'estimator/backbone'
+HEAD = 'estimator/head'
+
+# head stage ranges (models/heads/logocap_head.py)
 LOCAL_KEM = 'logocap/local_kem'
 KAM = 'logocap/kam'
 GLOBAL_KEM_ADAPTATION = 'logocap/global_kem_adaptation'
