@@ -18,14 +18,30 @@ each image gives alone (up to float rounding). A batch of equal sizes (the
 usual case with a fixed input size) is still one forward pass. Training and
 the state dict are those of ``BottomupPoseEstimator`` (checkpoints load into
 either).
+
+Every test step also opens the ``torch.profiler`` ranges of
+``models/profiling.py`` (``PREPROCESS``, ``BACKBONE`` once per pass of the
+image and of its flip, ``HEAD`` around ``head.predict``) that
+``tools/benchmark_inference.py`` reads back; they cost microseconds when no
+profiler records. Any bottom-up head works here (DEKR too), which is how the
+benchmark profiles both models the same way.
+
+``test_cfg.scales`` (e.g. ``[0.5, 1, 2]``) turns on the multi-scale test:
+the network runs on the input resized by each scale (and on its flip), and
+the head fuses the maps at the scale-1 resolution (``models/inference.py``).
+It works with flip test and with batches, mixed sizes included.
 """
 from typing import Dict, List, Tuple, Union
 
+import torch.nn.functional as F
 from torch import Tensor
+from torch.profiler import record_function
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
+from .inference import check_scales, scaled_input_size
+from .profiling import BACKBONE, HEAD, PREPROCESS
 
 
 def unpadded_groups(data_samples: SampleList,
@@ -54,18 +70,83 @@ def unpadded_groups(data_samples: SampleList,
 @MODELS.register_module()
 class LOGOCAPPoseEstimator(BottomupPoseEstimator):
     """``BottomupPoseEstimator`` whose test results do not depend on the batch
-    (see the module docstring). Same arguments."""
+    and whose test steps carry profiler ranges (see the module docstring).
+    Same arguments."""
+
+    def val_step(self, data: Union[dict, tuple, list]) -> list:
+        """``BaseModel.val_step`` with the preprocessing in a range."""
+        return self.test_step(data)
+
+    def test_step(self, data: Union[dict, tuple, list]) -> list:
+        """``BaseModel.test_step`` with the preprocessing in a range."""
+        with record_function(PREPROCESS):
+            data = self.data_preprocessor(data, False)
+        return self._run_forward(data, mode='predict')
 
     def predict(self, inputs: Union[Tensor, List[Tensor]],
                 data_samples: SampleList) -> SampleList:
-        if not isinstance(inputs, Tensor) or data_samples is None:
-            return super().predict(inputs, data_samples)  # e.g. multi-scale
+        """Poses of every image as it gives them alone.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) batch, padded at the bottom and
+                right to its largest image (a list of tensors, a multi-scale
+                test, goes to ``BottomupPoseEstimator.predict``).
+            data_samples (list[PoseDataSample]): B samples, ``pad_shape`` in
+                their meta.
+
+        Returns:
+            list[PoseDataSample]: ``data_samples`` with ``pred_instances``
+            (and ``pred_fields`` when the head returns fields).
+        """
+        if not isinstance(inputs, Tensor) or data_samples is None or \
+                self.test_cfg.get('multiscale_test', False):
+            return super().predict(inputs, data_samples)
         H, W = inputs.shape[-2:]
         groups = unpadded_groups(data_samples, (H, W))
         if len(groups) == 1 and groups[0][0] == (H, W):
-            return super().predict(inputs, data_samples)
+            return self.predict_one_size(inputs, data_samples)
         for (h, w), index in groups:
-            super().predict(inputs[index, :, :h, :w],
-                            [data_samples[i] for i in index])
+            self.predict_one_size(inputs[index, :, :h, :w],
+                                  [data_samples[i] for i in index])
         # add_pred_to_datasample filled each sample in place
         return list(data_samples)
+
+    def predict_one_size(self, inputs: Tensor,
+                         data_samples: SampleList) -> SampleList:
+        """``BottomupPoseEstimator.predict`` at one scale, in ranges.
+
+        Args:
+            inputs (Tensor): (B, 3, h, w), no padding between the images.
+            data_samples (list[PoseDataSample]): their B samples.
+
+        Returns:
+            list[PoseDataSample]: ``data_samples``, predictions added.
+        """
+        assert self.with_head, 'predicting poses needs a head'
+        scales = check_scales(self.test_cfg.get('scales'))
+        per_scale = [self.scale_features(inputs, s) for s in scales]
+        feats = per_scale[0] if len(scales) == 1 else per_scale
+        with record_function(HEAD):
+            preds = self.head.predict(feats, data_samples,
+                                      test_cfg=self.test_cfg)
+        instances, fields = preds if isinstance(preds, tuple) else (preds,
+                                                                    None)
+        return self.add_pred_to_datasample(instances, fields, data_samples)
+
+    def scale_features(self, inputs: Tensor, scale: float):
+        """Features of ``inputs`` resized by ``scale`` (bilinear, sides
+        rounded to ``test_cfg.multiscale_size_divisor``, 32 by default),
+        and of its horizontal flip with ``flip_test``: ``feats`` or
+        ``[feats, flipped_feats]``, as ``head.predict`` takes them."""
+        if scale != 1:
+            size = scaled_input_size(
+                *inputs.shape[-2:], scale,
+                self.test_cfg.get('multiscale_size_divisor', 32))
+            inputs = F.interpolate(inputs, size=size, mode='bilinear',
+                                   align_corners=False)
+        with record_function(BACKBONE):
+            feats = self.extract_feat(inputs)
+        if self.test_cfg.get('flip_test', False):
+            with record_function(BACKBONE):
+                feats = [feats, self.extract_feat(inputs.flip(-1))]
+        return feats
