@@ -20,7 +20,7 @@ from logocap_mmpose.models.adaptation import contextual_adaptation
 from logocap_mmpose.models.kem import sample_global_kems, sample_local_kems
 from logocap_mmpose.models.message_passing import ConvMessagePassing
 from logocap_mmpose.utils import tooling
-from .conftest import REPO
+from tests.conftest import REPO
 
 _spec = importlib.util.spec_from_file_location(
     'logocap_tools_count_flops', osp.join(REPO, 'tools', 'count_flops.py'))

@@ -36,7 +36,7 @@ from logocap_mmpose.utils import dist_compat
 from mmpose.registry import DATASETS, MODELS
 from mmpose.structures import PoseDataSample
 
-from .conftest import COCO_FLIP, COCO_SIGMAS, REPO, require_shared
+from tests.conftest import COCO_FLIP, COCO_SIGMAS, REPO, require_shared
 
 CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')

@@ -20,7 +20,7 @@ from logocap_mmpose.utils.official_checkpoint import (convert_state_dict,
 from mmengine.config import Config
 from mmpose.registry import MODELS
 
-from .conftest import require_shared
+from tests.conftest import require_shared
 
 K = 17
 

@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from .conftest import require_shared
+from tests.conftest import require_shared
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CPU_CONFIG = osp.join(ROOT, 'configs', 'logocap', 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
 MIM = osp.join(osp.dirname(sys.executable), 'mim')

@@ -6,7 +6,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from .conftest import require_shared
+from tests.conftest import require_shared
 
 
 class _LossRecorder(Hook):

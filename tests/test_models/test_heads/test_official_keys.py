@@ -7,7 +7,7 @@ import os.path as osp
 from logocap_mmpose.models.heads.official_keys import official_head_key
 from mmpose.registry import MODELS
 
-from .conftest import COCO_SIGMAS, SHARED_DATA, require_shared
+from tests.conftest import COCO_SIGMAS, SHARED_DATA, require_shared
 
 
 def test_authors_w32_head_keys_map_with_equal_shapes():

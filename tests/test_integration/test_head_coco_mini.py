@@ -10,7 +10,7 @@ from mmpose.structures import PoseDataSample
 
 from logocap_mmpose.models.proposals import gt_center_proposals
 
-from .conftest import COCO_FLIP, COCO_SIGMAS, require_shared
+from tests.conftest import COCO_FLIP, COCO_SIGMAS, require_shared
 
 CODEC = dict(type='LOGOCAPLabel', input_size=(256, 256),
              heatmap_size=(64, 64), decode_max_instances=10)

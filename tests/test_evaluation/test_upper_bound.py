@@ -24,7 +24,7 @@ from logocap_mmpose.evaluation import (DEFAULT_WINDOWS, annotation_arrays,
                                        plot_upper_bound, window_offsets)
 from logocap_mmpose.models.heads.logocap_head import resolve_metainfo_file
 from logocap_mmpose.models.kem import keypoint_scales, local_kem_offsets
-from .conftest import COCO_SIGMAS, REPO, require_shared
+from tests.conftest import COCO_SIGMAS, REPO, require_shared
 
 K = 17
 SIGMAS = torch.tensor(COCO_SIGMAS)

@@ -13,7 +13,7 @@ from logocap_mmpose.models.losses import refinement_losses
 from logocap_mmpose.models.losses import oks_kernel_targets
 from mmpose.registry import MODELS
 
-from .conftest import COCO_SIGMAS, require_shared
+from tests.conftest import COCO_SIGMAS, require_shared
 
 
 def load_case():

@@ -23,7 +23,7 @@ import torch
 from logocap_mmpose.models import profiling
 from logocap_mmpose.utils import tooling
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 
 

@@ -6,7 +6,7 @@ from mmengine.dataset import Compose
 
 from mmpose.registry import DATASETS, KEYPOINT_CODECS, METRICS
 
-from .conftest import require_shared
+from tests.conftest import require_shared
 
 
 def build(**kw):

@@ -21,7 +21,7 @@ import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.normpath(osp.join(ROOT, '..', 'shared', 'data'))
 COCO_MINI = osp.join(DATA, 'coco-mini')
 OCHUMAN_TESTS = osp.join(DATA, 'mmpose-tests', 'ochuman')

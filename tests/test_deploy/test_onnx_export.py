@@ -17,7 +17,7 @@ import torch
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 ort = pytest.importorskip(
     'onnxruntime', reason='onnxruntime is not installed (optional: '

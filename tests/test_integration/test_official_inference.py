@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmpose.evaluation.functional.nms import nearby_joints_nms
 from mmpose.registry import KEYPOINT_CODECS, TRANSFORMS
 
-from .conftest import REPO
+from tests.conftest import REPO
 
 OFFICIAL_CONFIGS = sorted(
     glob.glob(osp.join(REPO, 'configs', 'logocap', '*', '*_official_*.py')))

@@ -23,7 +23,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 from mmpose.registry import MODELS
 
-from .conftest import COCO_SIGMAS, REPO, SHARED_DATA, require_shared
+from tests.conftest import COCO_SIGMAS, REPO, SHARED_DATA, require_shared
 
 
 def load_tool():

@@ -10,7 +10,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from .conftest import REPO, require_shared
+from tests.conftest import REPO, require_shared
 
 _spec = importlib.util.spec_from_file_location(
     'logocap_tools_fit_check', osp.join(REPO, 'tools', 'fit_check.py'))

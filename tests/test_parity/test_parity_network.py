@@ -7,7 +7,7 @@ import torch
 from logocap_mmpose.utils.official_checkpoint import convert_state_dict
 from mmpose.registry import MODELS
 
-from .conftest import COCO_SIGMAS, require_shared
+from tests.conftest import COCO_SIGMAS, require_shared
 
 
 def converted_head(weights, input_size: int = 512, **kwargs):

@@ -26,9 +26,9 @@ from mmengine.config import Config
 
 from logocap_mmpose.models.heads.logocap_head import (LOGOCAPHead,
                                                       resolve_metainfo_file)
-from .conftest import require_shared
+from tests.conftest import require_shared
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'logocap')
 CPU_CONFIG = osp.join(CONFIG_DIR, 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')

@@ -13,7 +13,7 @@ from logocap_mmpose.models.kem import (gaussian_window, keypoint_scales,
                                        sample_local_kems)
 from mmpose.registry import MODELS
 
-from .conftest import COCO_SIGMAS
+from tests.conftest import COCO_SIGMAS
 
 # the reference's per-keypoint factors, sigma_k / min(sigma), rounded
 REFERENCE_SCALES = [
