@@ -106,6 +106,8 @@ def test_config_set_is_complete():
         'ochuman/logocap_hrnet-w48_4xb12-140e_ochuman-640x640.py',
         'ochuman/dekr_hrnet-w32_4xb12-140e_ochuman-512x512.py',
         'ochuman/dekr_hrnet-w48_4xb12-140e_ochuman-640x640.py',
+        'crowdpose/logocap_hrnet-w32_4xb12-140e_crowdpose-512x512.py',
+        'crowdpose/dekr_hrnet-w32_4xb12-140e_crowdpose-512x512.py',
     }
     assert expected <= names
 
@@ -122,9 +124,9 @@ def test_config_loads_and_builds(path):
     assert cfg.model.test_cfg.flip_test is True
     # MMPose's default data layout
     root = cfg.train_dataloader.dataset.data_root
-    assert root == 'data/coco/'
+    assert root in ('data/coco/', 'data/crowdpose/')
     test_root = cfg.test_dataloader.dataset.data_root
-    assert test_root in ('data/coco/', 'data/ochuman/')
+    assert test_root in ('data/coco/', 'data/ochuman/', 'data/crowdpose/')
     assert cfg.test_evaluator.ann_file == osp.join(
         test_root, cfg.test_dataloader.dataset.ann_file)
     assert cfg.val_evaluator.type == 'CocoMetric'
