@@ -12,7 +12,6 @@ maps; the local KEMs read the scale-1 embedding.
 
 Shapes: B images, K keypoints, h x w maps of stride s.
 """
-import math
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np

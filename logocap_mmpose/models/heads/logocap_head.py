@@ -13,7 +13,6 @@ Shapes: B images, N proposals per image, M = B*N, K keypoints.
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 from mmengine.structures import InstanceData, PixelData
 from torch import Tensor
 from torch.profiler import record_function
@@ -23,23 +22,25 @@ from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ...utils.metainfo import resolve_keypoint_sigmas, resolve_metainfo_file
 from .. import profiling
-from ..adaptation import contextual_adaptation, top2_decode
+from ..adaptation import contextual_adaptation
 from ..attentive_norm import AttentiveNorm2d
 from ..branches import conv_branch
 from ..inference import (check_scales, dense_outputs, fuse_scales,
                          group_by_size, valid_cells)
-from ..kem import (gaussian_window, kam_cell_size, keypoint_scales,
-                   local_kem_offsets, local_kem_poses, sample_global_kems,
+from ..kem import (gaussian_window, keypoint_scales, local_kem_offsets,
+                   local_kem_poses, sample_global_kems,
                    sample_global_kems_authors, sample_local_kems,
-                   sample_local_kems_authors, sample_points)
+                   sample_local_kems_authors)
 from ..losses import dense_losses, refinement_losses
 from ..message_passing import ConvMessagePassing
 from ..pose_nms import NMS_ORDERS, nms_and_pack
 from ..proposals import gt_center_proposals, padded_instances
+from ..refinement import REFINERS
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
 from .head_config import group_head_settings, training_settings
 
 MODES = ('full', 'baseline', 'kems_only', 'kams_only')
+assert set(MODES) == set(REFINERS)
 __all__ = ['LOGOCAPHead', 'HeadCheckpointMismatchError', 'MODES',
            'resolve_metainfo_file']
 
@@ -322,46 +323,5 @@ class LOGOCAPHead(BaseHead):
     def refine(self, mode: str, keypoint_heatmaps: Tensor, embedding: Tensor,
                initial: Tensor) -> Tuple[Tensor, Tensor]:
         """Final keypoints (B, N, K, 2) and scores (B, N, K) of one mode of
-        the paper's ablation (:data:`MODES`)."""
-        refine = dict(baseline=self.refine_baseline,
-                      kems_only=self.refine_kems_only,
-                      kams_only=self.refine_kams_only,
-                      full=self.refine_full)[mode]
-        return refine(keypoint_heatmaps, embedding, initial)
-
-    def refine_baseline(self, keypoint_heatmaps, embedding, initial):
-        """The initial poses, scored by their heatmaps (no refinement)."""
-        B, N, K, _ = initial.shape
-        scores = sample_points(keypoint_heatmaps, initial.reshape(B, -1, 2),
-                               self.stride)  # (B, K, N*K)
-        return initial, scores.reshape(B, K, N, K).diagonal(dim1=1, dim2=3)
-
-    def refine_kams_only(self, keypoint_heatmaps, embedding, initial):
-        """Top-2 decoding of the KAMs alone, cells scaled to pixels."""
-        kams = self.kams(embedding, self.local_poses(initial)).clamp(0, 1)
-        with record_function(profiling.DECODE):
-            offsets, scores = top2_decode(kams.flatten(0, 1),
-                                          self.top2_lambda)
-            offsets = offsets * kam_cell_size(self.kem_offsets)[:, None]
-        return (initial + offsets.reshape(initial.shape),
-                scores.reshape(initial.shape[:3]))
-
-    def refine_kems_only(self, keypoint_heatmaps, embedding, initial):
-        """Top-2 decoding of the reweighed global KEMs, no adaptation."""
-        with record_function(profiling.GLOBAL_KEM_ADAPTATION):
-            maps = self.global_kems(keypoint_heatmaps, initial)
-        return self._decode_windows(initial, maps)
-
-    def refine_full(self, keypoint_heatmaps, embedding, initial):
-        """The paper's method: global KEMs adapted by the KAMs."""
-        kams = self.kams(embedding, self.local_poses(initial)).clamp(0, 1)
-        with record_function(profiling.GLOBAL_KEM_ADAPTATION):
-            maps = self.adapt(self.global_kems(keypoint_heatmaps, initial),
-                              kams)
-        return self._decode_windows(initial, maps)
-
-    def _decode_windows(self, initial: Tensor, maps: Tensor):
-        with record_function(profiling.DECODE):
-            offsets, scores = top2_decode(maps.flatten(0, 1), self.top2_lambda)
-        return (initial + offsets.reshape(initial.shape),
-                scores.reshape(initial.shape[:3]))
+        the paper's ablation (:data:`MODES`, see ``models/refinement.py``)."""
+        return REFINERS[mode](self, keypoint_heatmaps, embedding, initial)

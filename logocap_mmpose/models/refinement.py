@@ -1,0 +1,74 @@
+"""The four test modes of the paper's ablation (Table 5), one function each.
+
+Each takes the head (for its stages: KAMs, global KEMs, adaptation, the KEM
+grid and the top-2 weight), the keypoint heatmaps (B, K, h, w), the
+embedding (B, C, h, w) and the initial poses (B, N, K, 2) in input pixels,
+and returns the final keypoints (B, N, K, 2) and scores (B, N, K):
+
+- ``baseline``: the initial (centre-offset) poses, scored by their heatmaps;
+- ``kems_only``: top-2 decoding of the reweighed global KEMs;
+- ``kams_only``: top-2 decoding of the KAMs, cells scaled to pixels;
+- ``full``: the paper's method, global KEMs adapted by the KAMs.
+"""
+from typing import Tuple
+
+from torch import Tensor
+from torch.profiler import record_function
+
+from . import profiling
+from .adaptation import top2_decode
+from .kem import kam_cell_size, sample_points
+
+Refined = Tuple[Tensor, Tensor]
+
+
+def refine_baseline(head, keypoint_heatmaps: Tensor, embedding: Tensor,
+                    initial: Tensor) -> Refined:
+    """The initial poses, scored by their heatmaps (no refinement)."""
+    B, N, K, _ = initial.shape
+    scores = sample_points(keypoint_heatmaps, initial.reshape(B, -1, 2),
+                           head.stride)  # (B, K, N*K)
+    return initial, scores.reshape(B, K, N, K).diagonal(dim1=1, dim2=3)
+
+
+def refine_kams_only(head, keypoint_heatmaps: Tensor, embedding: Tensor,
+                     initial: Tensor) -> Refined:
+    """Top-2 decoding of the KAMs alone, cells scaled to pixels."""
+    kams = head.kams(embedding, head.local_poses(initial)).clamp(0, 1)
+    with record_function(profiling.DECODE):
+        offsets, scores = top2_decode(kams.flatten(0, 1), head.top2_lambda)
+        offsets = offsets * kam_cell_size(head.kem_offsets)[:, None]
+    return (initial + offsets.reshape(initial.shape),
+            scores.reshape(initial.shape[:3]))
+
+
+def refine_kems_only(head, keypoint_heatmaps: Tensor, embedding: Tensor,
+                     initial: Tensor) -> Refined:
+    """Top-2 decoding of the reweighed global KEMs, no adaptation."""
+    with record_function(profiling.GLOBAL_KEM_ADAPTATION):
+        maps = head.global_kems(keypoint_heatmaps, initial)
+    return decode_windows(head, initial, maps)
+
+
+def refine_full(head, keypoint_heatmaps: Tensor, embedding: Tensor,
+                initial: Tensor) -> Refined:
+    """The paper's method: global KEMs adapted by the KAMs."""
+    kams = head.kams(embedding, head.local_poses(initial)).clamp(0, 1)
+    with record_function(profiling.GLOBAL_KEM_ADAPTATION):
+        maps = head.adapt(head.global_kems(keypoint_heatmaps, initial), kams)
+    return decode_windows(head, initial, maps)
+
+
+def decode_windows(head, initial: Tensor, maps: Tensor) -> Refined:
+    """Top-2 decoding of (B, N, K, a, a) windows centred on ``initial``."""
+    with record_function(profiling.DECODE):
+        offsets, scores = top2_decode(maps.flatten(0, 1), head.top2_lambda)
+    return (initial + offsets.reshape(initial.shape),
+            scores.reshape(initial.shape[:3]))
+
+
+REFINERS = dict(
+    baseline=refine_baseline,
+    kems_only=refine_kems_only,
+    kams_only=refine_kams_only,
+    full=refine_full)
