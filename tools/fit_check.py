@@ -32,8 +32,9 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from logocap_mmpose.utils.tooling import (Column, Stopwatch, load_config,
-                                          markdown_table)
+from logocap_mmpose.utils.tooling import (Column, Stopwatch,
+                                          labelled_image_ids, load_config,
+                                          markdown_table, write_coco_subset)
 
 MODES = ('baseline', 'kems_only', 'kams_only', 'full')
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
@@ -76,23 +77,11 @@ def subset_annotations(src: str, num_images: int, dst: str) -> List[int]:
     person, with all their annotations, to ``dst``; return their ids."""
     with open(src) as f:
         coco = json.load(f)
-    labelled = {
-        a['image_id']
-        for a in coco['annotations']
-        if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
-    }
-    ids = sorted(labelled)[:num_images]
+    ids = labelled_image_ids(coco)[:num_images]
     if len(ids) < num_images:
         raise ValueError(f'{src} has only {len(ids)} images with a '
                          f'keypoint-labelled person; asked for {num_images}')
-    keep = set(ids)
-    subset = dict(coco)
-    subset['images'] = [im for im in coco['images'] if im['id'] in keep]
-    subset['annotations'] = [
-        a for a in coco['annotations'] if a['image_id'] in keep
-    ]
-    with open(dst, 'w') as f:
-        json.dump(subset, f)
+    write_coco_subset(coco, ids, dst)
     return ids
 
 

@@ -24,6 +24,8 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
+from logocap_mmpose.utils.tooling import labelled_image_ids, write_coco_subset
+
 DEFAULT_WINDOWS = [1, 3, 5, 7, 9, 11]
 
 
@@ -74,24 +76,13 @@ def subset_annotations(src: str, dst: str, labelled_only: bool,
         coco = json.load(f)
     ids = sorted(im['id'] for im in coco['images'])
     if labelled_only:
-        labelled = {
-            a['image_id']
-            for a in coco['annotations']
-            if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
-        }
+        labelled = set(labelled_image_ids(coco))
         ids = [i for i in ids if i in labelled]
     if num_images is not None:
         ids = ids[:num_images]
     if not ids:
         raise ValueError(f'no image of {src} is left to score')
-    keep = set(ids)
-    subset = dict(coco)
-    subset['images'] = [im for im in coco['images'] if im['id'] in keep]
-    subset['annotations'] = [
-        a for a in coco['annotations'] if a['image_id'] in keep
-    ]
-    with open(dst, 'w') as f:
-        json.dump(subset, f)
+    write_coco_subset(coco, ids, dst)
     return ids
 
 

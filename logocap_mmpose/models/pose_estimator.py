@@ -31,7 +31,7 @@ the network runs on the input resized by each scale (and on its flip), and
 the head fuses the maps at the scale-1 resolution (``models/inference.py``).
 It works with flip test and with batches, mixed sizes included.
 """
-from typing import Dict, List, Tuple, Union
+from typing import List, Tuple, Union
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -40,7 +40,7 @@ from torch.profiler import record_function
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
-from .inference import check_scales, scaled_input_size
+from .inference import check_scales, group_by_size, scaled_input_size
 from .profiling import BACKBONE, HEAD, PREPROCESS
 
 
@@ -59,12 +59,11 @@ def unpadded_groups(data_samples: SampleList,
         list: ``((h, w), indices)`` in order of first appearance.
     """
     H, W = batch_shape
-    groups: Dict[Tuple[int, int], List[int]] = {}
-    for i, sample in enumerate(data_samples):
+    sizes = []
+    for sample in data_samples:
         shape = sample.metainfo.get('pad_shape', (H, W))
-        size = (min(H, int(shape[0])), min(W, int(shape[1])))
-        groups.setdefault(size, []).append(i)
-    return list(groups.items())
+        sizes.append((min(H, int(shape[0])), min(W, int(shape[1]))))
+    return group_by_size(sizes)
 
 
 @MODELS.register_module()

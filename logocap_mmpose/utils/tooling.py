@@ -91,6 +91,29 @@ def load_config(path: str,
     return cfg
 
 
+def labelled_image_ids(coco: dict) -> List[int]:
+    """Ids (sorted) of the images of a COCO annotation dict that hold a
+    non-crowd person with at least one labelled keypoint."""
+    return sorted({
+        a['image_id']
+        for a in coco['annotations']
+        if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
+    })
+
+
+def write_coco_subset(coco: dict, ids: Sequence[int], dst: str) -> None:
+    """Write the images ``ids`` of ``coco`` with all their annotations (and
+    the other keys of ``coco`` unchanged) to the json file ``dst``."""
+    keep = set(ids)
+    subset = dict(coco)
+    subset['images'] = [im for im in coco['images'] if im['id'] in keep]
+    subset['annotations'] = [
+        a for a in coco['annotations'] if a['image_id'] in keep
+    ]
+    with open(dst, 'w') as f:
+        json.dump(subset, f)
+
+
 def is_logocap(cfg_or_model) -> bool:
     """Whether a config (or a built estimator) has a ``LOGOCAPHead``."""
     if isinstance(cfg_or_model, nn.Module):
