@@ -20,6 +20,14 @@ One run, one machine, the same images and test settings for both models:
    Profiling adds overhead, so shares come from the profiled runs and the
    end-to-end figures from un-profiled runs.
 
+3. LOGO-CAP's speed changes added one at a time (issue 16): the image and
+   its flip as one batch, BatchNorm folded into the convs, duplicate
+   proposals dropped before the refinement; ms/image, images/s, proposals
+   refined and the backbone / message passing / rest split per row, all
+   measured first in the same run (``--skip-changes`` leaves it out). The
+   other sections then time the models with their configs' settings (all
+   three on by default; the ``*_official_*`` configs drop no proposals).
+
 The table states each model's workload: the proposals it works on (DEKR:
 instances decoded before pose NMS; LOGO-CAP: proposals refined) and the
 poses it returns. With random weights (no checkpoint; ``--seed`` fixes
@@ -56,6 +64,7 @@ from logocap_mmpose.models.profiling import (BACKBONE, HEAD, HEAD_STAGES,
                                              PREPROCESS)
 from logocap_mmpose.utils.tooling import (Column, Stopwatch, Timing,
                                           build_model, count_params,
+                                          count_workload,
                                           is_logocap, load_config,
                                           markdown_table, overridden,
                                           prepare_batches, set_test_options,
@@ -267,6 +276,72 @@ def after_backbone_share(stages: Dict[str, float]) -> float:
 
 
 # --------------------------------------------------------------------------
+# the speed changes, one at a time
+# --------------------------------------------------------------------------
+#: (row label, test_cfg) of the inference-speed changes, each row adding one
+#: to the row before; measured in this order on one model, since folding
+#: BatchNorm cannot be undone
+CHANGES = [
+    ('before: image and flip as two passes, BatchNorm kept',
+     dict(flip_in_one_pass=False, fuse_conv_bn=False,
+          nms_before_refine=False)),
+    ('+ image and flip in one pass (test_cfg.flip_in_one_pass)',
+     dict(flip_in_one_pass=True, fuse_conv_bn=False,
+          nms_before_refine=False)),
+    ('+ BatchNorm folded into the convs (test_cfg.fuse_conv_bn)',
+     dict(flip_in_one_pass=True, fuse_conv_bn=True,
+          nms_before_refine=False)),
+    ('+ duplicates dropped before refining (test_cfg.nms_before_refine)',
+     dict(flip_in_one_pass=True, fuse_conv_bn=True,
+          nms_before_refine=True)),
+]
+
+CHANGE_COLUMNS = [
+    Column('setting', 'setting'),
+    Column('ms', 'ms/image', '{:.1f}'),
+    Column('ips', 'images/s', '{:.2f}'),
+    Column('refined', 'refined/image', '{:.1f}'),
+    Column('backbone', 'backbone + neck ms', '{:.1f}'),
+    Column('cmp', 'message passing ms', '{:.1f}'),
+    Column('rest', 'rest of head ms', '{:.1f}'),
+]
+
+
+def measure_changes(subject: Subject, forced: Optional[int],
+                    **timed) -> List[dict]:
+    """One row of :data:`CHANGE_COLUMNS` per entry of :data:`CHANGES`, on
+    ``subject``'s model (left fused, with the last row's settings, since
+    the fusion is for good). ``forced``: proposals per image (None: the
+    model's own decoding)."""
+    from logocap_mmpose.models.profiling import KAM
+    rows = []
+    for label, options in CHANGES:
+        with ExitStack() as stack:
+            stack.enter_context(test_options(subject.model, **options))
+            if forced:
+                stack.enter_context(forced_proposals(subject.model, forced))
+            stages = profile_stages(subject.model, subject.batches, **timed)
+            refined = count_workload(subject.model, subject.batches)
+        rows.append(dict(
+            setting=label, ms=stages['total'],
+            ips=1000.0 / stages['total'], refined=refined,
+            backbone=stages.get(BACKBONE, 0.0), cmp=stages.get(KAM, 0.0),
+            rest=stages.get(HEAD, 0.0) - stages.get(KAM, 0.0)))
+    return rows
+
+
+def changes_section(rows: List[dict], forced: Optional[int]) -> List[str]:
+    """The before/after table of the speed changes."""
+    workload = (f'{forced} proposals forced per image' if forced else
+                "the model's own proposals")
+    first, last = rows[0]['ms'], rows[-1]['ms']
+    return [f'## LOGO-CAP speed changes, one at a time ({workload}; '
+            'profiled runs)', '', markdown_table(CHANGE_COLUMNS, rows), '',
+            f'All changes together: {first / last:.2f}x the images per '
+            'second of the first row.']
+
+
+# --------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------
 def input_size_of(cfg) -> str:
@@ -426,6 +501,11 @@ def parse_args(argv=None):
         '--seed', type=int, default=0,
         help='torch seed of the random weights of a model without '
         'checkpoint, so that its proposal counts repeat (default: 0)')
+    parser.add_argument(
+        '--skip-changes', action='store_true',
+        help='leave out the table that adds the speed changes one at a time '
+        '(one flip pass, BatchNorm folding, duplicates dropped before '
+        'refining)')
     parser.add_argument('--out', help='also write the report to this file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
@@ -442,13 +522,17 @@ def main(argv=None) -> str:
     torch.manual_seed(args.seed)
     subjects = load_subjects(args)
     timed = dict(warmup=args.warmup, repeats=args.repeats, device=args.device)
-    plain = {k: time_end_to_end(s.model, s.batches, **timed)
-             for k, s in subjects.items()}
     logocap = subjects['LOGO-CAP']
     forced = (max(args.proposals) if args.force_proposals is None else
               args.force_proposals)
     if not is_logocap(logocap.model):
         forced = None
+    profiled = dict(warmup=1, repeats=args.repeats, device=args.device)
+    changes = []  # first: the model is fused from its third row on
+    if is_logocap(logocap.model) and not args.skip_changes:
+        changes = measure_changes(logocap, forced, **profiled)
+    plain = {k: time_end_to_end(s.model, s.batches, **timed)
+             for k, s in subjects.items()}
     equal = {}  # equal work: both models get `forced` proposals per image
     if forced:
         for key, subject in subjects.items():
@@ -463,7 +547,8 @@ def main(argv=None) -> str:
              'warm-up runs)', '']
     lines += timing_section(subjects, plain, forced, equal)
     lines.append('')
-    profiled = dict(warmup=1, repeats=args.repeats, device=args.device)
+    if changes:
+        lines += changes_section(changes, forced) + ['']
     if is_logocap(logocap.model):
         profiles = OrderedDict()
         for num in args.proposals:

@@ -80,7 +80,7 @@ def top2_decode(maps: Tensor, lam: float = 0.75) -> Tuple[Tensor, Tensor]:
     values, index = maps.reshape(M, K, a * a).topk(2, dim=-1)
     steps = window_steps(a, maps.dtype, maps.device)
     xy = torch.stack((steps[index % a], steps[index // a]), -1)  # (M,K,2,2)
-    weights = maps.new_tensor([lam, 1 - lam])
-    offsets = (xy * weights[:, None]).sum(2)
-    scores = (values * weights).sum(-1)
+    # convex weights as scalars: no host-to-device copy on the hot path
+    offsets = xy[:, :, 0] * lam + xy[:, :, 1] * (1 - lam)
+    scores = values[..., 0] * lam + values[..., 1] * (1 - lam)
     return offsets, scores

@@ -113,16 +113,28 @@ def scaled_input_size(height: int, width: int, scale: float,
 
 
 def dense_outputs(forward: Callable, feats, flip_test: bool,
-                  flip_indices: Optional[Sequence[int]]):
+                  flip_indices: Optional[Sequence[int]],
+                  forward_flipped: Optional[Callable] = None):
     """The head's heatmaps, offsets and embedding of one scale, flip-fused
-    when ``flip_test`` (``feats`` is then [orig, flipped])."""
+    when ``flip_test`` (``feats`` is then [orig, flipped]).
+
+    Args:
+        forward (Callable): feats -> (heatmaps, displacements, embedding).
+        feats: the head's input, or [orig, flipped] with ``flip_test``.
+        flip_test (bool): fuse the flipped image's maps.
+        flip_indices (Sequence[int], optional): K entries, with flip_test.
+        forward_flipped (Callable, optional): feats -> (heatmaps,
+            displacements) only, for the flipped image (its embedding is
+            never used); ``forward`` when None.
+    """
     if not flip_test:
         return forward(feats)
     if not (isinstance(feats, list) and len(feats) == 2):
         raise ValueError('flip_test expects feats as [orig, flipped]')
     heatmaps, displacements, embedding = forward(feats[0])
+    flipped = (forward_flipped or forward)(feats[1])
     heatmaps, displacements = flip_fuse(heatmaps, displacements,
-                                        *forward(feats[1])[:2], flip_indices)
+                                        *flipped[:2], flip_indices)
     return heatmaps, displacements, embedding
 
 

@@ -83,8 +83,9 @@ def _normalise(points: Tensor, height: int, width: int,
                stride: float) -> Tensor:
     """Input pixels -> grid_sample coordinates for a stride-``stride`` map
     (``align_corners=False``; cell centres at ``stride*i + (stride-1)/2``)."""
-    scale = points.new_tensor([width * stride, height * stride])
-    return (points + 0.5) / scale * 2 - 1
+    x, y = (points + 0.5).unbind(-1)  # scalars: no host-to-device copy
+    return torch.stack((x / (width * stride), y / (height * stride)),
+                       -1) * 2 - 1
 
 
 def sample_points(feature: Tensor, points: Tensor, stride: float) -> Tensor:
@@ -207,9 +208,8 @@ def _authors_axis(coord: Tensor, size: int):
     below = coord < 0
     past = coord >= size
     edge = (coord > last) & (coord < size)
-    i0 = torch.where(inside, floor, coord.new_tensor(0.0))
-    i0 = torch.where(edge | past | (coord == last), coord.new_tensor(
-        float(last)), i0).long()
+    i0 = torch.where(inside, floor, 0.0)  # scalars: no host-device copy
+    i0 = torch.where(edge | past | (coord == last), float(last), i0).long()
     i1 = (i0 + 1).clamp(max=last)
     w1 = torch.where(inside, frac, torch.zeros_like(frac))
     w0 = torch.where(inside, 1 - frac, torch.zeros_like(frac))

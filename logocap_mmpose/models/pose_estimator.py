@@ -30,16 +30,27 @@ benchmark profiles both models the same way.
 the network runs on the input resized by each scale (and on its flip), and
 the head fuses the maps at the scale-1 resolution (``models/inference.py``).
 It works with flip test and with batches, mixed sizes included.
+
+Inference speed (issue 16): with ``flip_test`` the image and its flip go
+through backbone and neck as one batch of 2B (``test_cfg.flip_in_one_pass``,
+default True), and a model that only predicts folds its BatchNorms into the
+convs before its first prediction (``test_cfg.fuse_conv_bn``, default True;
+see ``models/fusion.py`` for when it does and what it refuses afterwards).
+Both change the poses by float rounding only.
 """
+import logging
 from typing import List, Tuple, Union
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
+from mmengine.logging import print_log
 from torch.profiler import record_function
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator
 from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
+from .fusion import FusedModelError, fuse_for_inference
 from .inference import check_scales, group_by_size, scaled_input_size
 from .profiling import BACKBONE, HEAD, PREPROCESS
 
@@ -72,6 +83,56 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
     and whose test steps carry profiler ranges (see the module docstring).
     Same arguments."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._train_mode_seen = False
+        self._conv_bn_fused = False
+
+    def train(self, mode: bool = True):
+        """``nn.Module.train``; remembers that the model trains, so that it
+        is never fused for inference (see ``models/fusion.py``).
+
+        Raises:
+            FusedModelError: ``mode`` True on a fused model.
+        """
+        if mode:
+            if self._conv_bn_fused:
+                raise FusedModelError(
+                    'this model was fused for inference (BatchNorm folded '
+                    'into the convs; test_cfg.fuse_conv_bn) and cannot '
+                    'train: rebuild it, or set '
+                    'model.test_cfg.fuse_conv_bn=False')
+            self._train_mode_seen = True
+        return super().train(mode)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        if self._conv_bn_fused:
+            raise FusedModelError(
+                'cannot load weights into a model fused for inference '
+                '(test_cfg.fuse_conv_bn): load them before the first '
+                'prediction, or rebuild the model')
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def fuse_if_predicting_only(self) -> bool:
+        """Fold BatchNorm into the convs (``models/fusion.py``) once, when
+        ``test_cfg.fuse_conv_bn`` (default True) and the model is in eval
+        mode and has never been put in training mode.
+
+        Returns:
+            bool: whether the model is fused.
+        """
+        if self._conv_bn_fused or self._train_mode_seen or self.training \
+                or not self.test_cfg.get('fuse_conv_bn', True):
+            return self._conv_bn_fused
+        counts = fuse_for_inference(self)
+        self._conv_bn_fused = True
+        print_log(
+            f'{type(self).__name__}: {counts["before"] - counts["after"]} '
+            'BatchNorm layers folded into their convs for inference '
+            '(test_cfg.fuse_conv_bn=False keeps them)', logger='current',
+            level=logging.DEBUG)
+        return True
+
     def val_step(self, data: Union[dict, tuple, list]) -> list:
         """``BaseModel.val_step`` with the preprocessing in a range."""
         return self.test_step(data)
@@ -97,6 +158,7 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
             list[PoseDataSample]: ``data_samples`` with ``pred_instances``
             (and ``pred_fields`` when the head returns fields).
         """
+        self.fuse_if_predicting_only()
         if not isinstance(inputs, Tensor) or data_samples is None or \
                 self.test_cfg.get('multiscale_test', False):
             return super().predict(inputs, data_samples)
@@ -136,16 +198,26 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         """Features of ``inputs`` resized by ``scale`` (bilinear, sides
         rounded to ``test_cfg.multiscale_size_divisor``, 32 by default),
         and of its horizontal flip with ``flip_test``: ``feats`` or
-        ``[feats, flipped_feats]``, as ``head.predict`` takes them."""
+        ``[feats, flipped_feats]``, as ``head.predict`` takes them.
+
+        The image and its flip run through the network as one batch of 2B
+        (``test_cfg.flip_in_one_pass``, default True; False: two passes of
+        B, the same features up to float rounding)."""
         if scale != 1:
             size = scaled_input_size(
                 *inputs.shape[-2:], scale,
                 self.test_cfg.get('multiscale_size_divisor', 32))
             inputs = F.interpolate(inputs, size=size, mode='bilinear',
                                    align_corners=False)
-        with record_function(BACKBONE):
-            feats = self.extract_feat(inputs)
-        if self.test_cfg.get('flip_test', False):
+        if not self.test_cfg.get('flip_test', False):
             with record_function(BACKBONE):
-                feats = [feats, self.extract_feat(inputs.flip(-1))]
-        return feats
+                return self.extract_feat(inputs)
+        if not self.test_cfg.get('flip_in_one_pass', True):
+            with record_function(BACKBONE):
+                feats = self.extract_feat(inputs)
+            with record_function(BACKBONE):
+                return [feats, self.extract_feat(inputs.flip(-1))]
+        with record_function(BACKBONE):  # image and flip: one batch of 2B
+            both = self.extract_feat(torch.cat((inputs, inputs.flip(-1))))
+        B = inputs.shape[0]
+        return [tuple(f[:B] for f in both), tuple(f[B:] for f in both)]

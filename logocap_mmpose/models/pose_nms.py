@@ -8,11 +8,15 @@ with a lower centre score has the higher pose score.
 
 :func:`nms_and_pack` is the last inference step of the head: the pose score
 filter, the pose NMS that ``test_cfg.nms_order`` selects and the packing into
-MMPose's ``InstanceData``.
+MMPose's ``InstanceData``. :func:`drop_duplicate_proposals` applies the same
+duplicate test to the initial poses before the refinement
+(``test_cfg.nms_before_refine``), so that the proposals pose NMS would remove
+anyway are not refined.
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
+import torch
 from mmengine.structures import InstanceData
 from torch import Tensor
 
@@ -126,6 +130,48 @@ def pose_nms(keypoints: np.ndarray, keypoint_scores: np.ndarray,
         [dict(keypoints=k, score=s) for k, s in zip(keypoints,
                                                      keypoint_scores)],
         dist_thr, joints_thr, score_per_joint=True, max_dets=max_dets)
+
+
+def drop_duplicate_proposals(initial: Tensor, center_scores: Tensor,
+                             valid: Tensor, test_cfg: dict
+                             ) -> Tuple[Tensor, Tensor, Tensor]:
+    """Drop, before the refinement, the proposals that duplicate a stronger
+    one (``test_cfg.nms_before_refine``).
+
+    Proposal ``j`` is dropped when a valid proposal ``i`` with a higher
+    centre score (``i < j``: the decoder sorts them) duplicates it by the
+    pose NMS's own test (:func:`duplicate_matrix`, with ``nms_dist_thr`` and
+    ``nms_joints_thr``) on the initial poses. The kept proposals move to the
+    front of each row, in their order, so ``valid`` stays a prefix. All on
+    tensors, batched over images and proposals.
+
+    Args:
+        initial (Tensor): (B, N, K, 2) initial poses, input pixels.
+        center_scores (Tensor): (B, N), sorted descending.
+        valid (Tensor): (B, N) bool, a prefix of each row.
+        test_cfg (dict): the head's test settings.
+
+    Returns:
+        tuple: ``initial``, ``center_scores`` and ``valid`` with the dropped
+        proposals removed (moved behind the kept ones, ``valid`` False).
+    """
+    B, N, K, _ = initial.shape
+    joints_thr = test_cfg.get('nms_joints_thr', None)
+    joints_thr = K // 2 if joints_thr is None else joints_thr
+    span = initial.amax(2) - initial.amin(2)  # (B, N, 2)
+    diagonal = span.norm(dim=-1)  # (B, N)
+    dist = (initial[:, :, None] - initial[:, None]).norm(dim=-1)  # (B,N,N,K)
+    close = dist < test_cfg.get('nms_dist_thr', 0.05) * diagonal[..., None,
+                                                                   None]
+    dup = close.sum(-1) > joints_thr  # (B, N, N): j near i, i's scale
+    earlier = torch.ones(N, N, dtype=torch.bool,
+                         device=initial.device).triu(1)  # i < j
+    dropped = (dup & earlier & valid[:, :, None]).any(1)  # (B, N)
+    keep = valid & ~dropped
+    # stable sort of (not kept): kept first, each group in its order
+    order = torch.sort((~keep).to(torch.uint8), dim=1, stable=True)[1]
+    return (initial.gather(1, order[..., None, None].expand_as(initial)),
+            center_scores.gather(1, order), keep.gather(1, order))
 
 
 def nms_and_pack(keypoints: Tensor, scores: Tensor, valid: Tensor,

@@ -46,7 +46,7 @@ def run(model, inputs, test_cfg):
     extract = model.extract_feat
 
     def recording(x):
-        shapes.append(tuple(x.shape[-2:]))
+        shapes.append((x.shape[0], ) + tuple(x.shape[-2:]))
         return extract(x)
 
     model.extract_feat = recording
@@ -69,7 +69,7 @@ def test_scale_one_alone_is_the_single_scale_test(model):
     x = torch.randn(1, 3, 256, 256)
     plain, _ = run(model, x, dict(flip_test=True))
     one, shapes = run(model, x, dict(flip_test=True, scales=[1.0]))
-    assert shapes == [(256, 256)] * 2
+    assert shapes == [(2, 256, 256)]  # image and flip in one pass
     for (k1, s1), (k2, s2) in zip(poses(plain), poses(one)):
         assert np.array_equal(k1, k2) and np.array_equal(s1, s2)
 
@@ -79,8 +79,9 @@ def test_every_scale_and_flip_runs_and_batches_agree(model):
     x = torch.randn(1, 3, 256, 256)
     cfg = dict(flip_test=True, scales=[0.5, 1.0, 2.0])
     alone, shapes = run(model, x, cfg)
-    # the image and its flip at each scale, sides multiples of 32
-    assert shapes == [(128, 128)] * 2 + [(256, 256)] * 2 + [(512, 512)] * 2
+    # the image and its flip at each scale, one pass (batch of 2) per
+    # scale, sides multiples of 32
+    assert shapes == [(2, 128, 128), (2, 256, 256), (2, 512, 512)]
     single, _ = run(model, x, dict(flip_test=True))
     kpts, scores = poses(alone)[0]
     assert len(kpts) > 0 and np.isfinite(kpts).all()

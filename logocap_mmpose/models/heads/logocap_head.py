@@ -33,7 +33,8 @@ from ..kem import (gaussian_window, keypoint_scales, local_kem_offsets,
                    sample_local_kems_authors)
 from ..losses import dense_losses, refinement_losses
 from ..message_passing import ConvMessagePassing
-from ..pose_nms import NMS_ORDERS, nms_and_pack
+from ..pose_nms import (NMS_ORDERS, drop_duplicate_proposals,
+                        nms_and_pack)
 from ..proposals import gt_center_proposals, padded_instances
 from ..refinement import REFINERS
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
@@ -179,12 +180,22 @@ class LOGOCAPHead(BaseHead):
             tuple: heatmaps (B, K+1, h, w) (centre last), displacements
             (B, 2K, h, w) and embedding (B, C, h, w).
         """
+        x = self._head_input(feats)
+        return (self.heatmap_layers(x), self.offset_layers(x),
+                self.embedding_layers(x))
+
+    def forward_maps(self, feats: Tuple[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Heatmaps (B, K+1, h, w) and displacements (B, 2K, h, w) only: what
+        the flipped image of a flip test needs (no embedding)."""
+        x = self._head_input(feats)
+        return self.heatmap_layers(x), self.offset_layers(x)
+
+    def _head_input(self, feats: Tuple[Tensor]) -> Tensor:
         x = feats[-1]
         if x.shape[1] != self.in_channels:
             raise ValueError(f'LOGOCAPHead expects {self.in_channels} input '
                              f'channels, got {x.shape[1]}')
-        return (self.heatmap_layers(x), self.offset_layers(x),
-                self.embedding_layers(x))
+        return x
 
     def local_poses(self, initial: Tensor) -> Tensor:
         """Local KEM candidates: (B, N, K, 2) -> (B, N, K, S, S, 2)."""
@@ -255,7 +266,10 @@ class LOGOCAPHead(BaseHead):
         (one of :data:`MODES`), ``max_proposals``, ``output_heatmaps`` and
         the pose NMS keys of :func:`~..pose_nms.nms_and_pack`
         (``nms_dist_thr``, ``nms_joints_thr``, ``max_num_people``,
-        ``nms_order``: 'score', MMPose's order, or 'proposal', the authors').
+        ``nms_order``: 'score', MMPose's order, or 'proposal', the authors')
+        and ``nms_before_refine`` (False: drop the proposals whose initial
+        pose duplicates a stronger one before refining them, see
+        :func:`~..pose_nms.drop_duplicate_proposals`).
 
         Images padded to the batch size (``pad_shape`` smaller than the
         batch) are decoded on their own cells only; their features still
@@ -267,10 +281,12 @@ class LOGOCAPHead(BaseHead):
             if flip else None
         scales = check_scales(test_cfg.get('scales'))
         if len(scales) == 1:
-            maps = dense_outputs(self.forward, feats, flip, flip_indices)
+            maps = dense_outputs(self.forward, feats, flip, flip_indices,
+                                 self.forward_maps)
         else:  # feats: one entry per scale (see models/inference.py)
             maps = fuse_scales(
-                [dense_outputs(self.forward, f, flip, flip_indices)
+                [dense_outputs(self.forward, f, flip, flip_indices,
+                               self.forward_maps)
                  for f in feats], scales.index(1.0))
         return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
 
@@ -313,6 +329,9 @@ class LOGOCAPHead(BaseHead):
         with record_function(profiling.DECODE):
             initial, center_scores, valid = self.decoder.decode_batch(
                 heatmaps, displacements, test_cfg.get('max_proposals'))
+            if test_cfg.get('nms_before_refine', False):
+                initial, center_scores, valid = drop_duplicate_proposals(
+                    initial, center_scores, valid, test_cfg)
             n = int(valid.sum(1).max())  # valid is a prefix of each row
             initial, center_scores = initial[:, :n], center_scores[:, :n]
         keypoints, scores = self.refine(mode, heatmaps[:, :self.num_keypoints],
