@@ -85,6 +85,7 @@ def feats_at(scale: float, batch: int = 1, flipped: bool = False):
 
 def predict(head, poses, scales, mode, flip=False, batch=1):
     head.forward = gt_forward(poses, batch)
+    head.forward_maps = lambda feats: head.forward(feats)[:2]  # flipped
     samples = [PoseDataSample(metainfo=dict(flip_indices=COCO_FLIP))
                for _ in range(batch)]
     per_scale = [[feats_at(s, batch), feats_at(s, batch, True)] if flip
@@ -97,7 +98,7 @@ def predict(head, poses, scales, mode, flip=False, batch=1):
                 dict(mode=mode, flip_test=flip, nms_dist_thr=0.05,
                      scales=scales if len(scales) > 1 else None))
     finally:
-        del head.forward
+        del head.forward, head.forward_maps
 
 
 def matched_error(pred_kpts: np.ndarray, poses: np.ndarray) -> float:
