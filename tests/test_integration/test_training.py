@@ -94,14 +94,17 @@ def test_thirty_iterations_loss_falls(tmp_path):
     assert len(totals) == 30
     assert all(np.isfinite(v) for d in recorder.losses for v in d.values())
     first, last = np.mean(totals[:5]), np.mean(totals[-5:])
-    # the same first five batches again, with the trained weights: the drop
-    # is not an artefact of which images the later batches hold
+    # The same first five batches (images and augmentation) again, with the
+    # trained weights. The last-5 mean of other batches is no test: it was
+    # 0.3-0.5% below the first-5 mean here and 0.3% above it on another
+    # machine (issue 18). On the same batches the loss fell by 12.6% with 1
+    # thread (0.01798 -> 0.01571) and 12.4% with 2 (0.01798 -> 0.01575), so
+    # a 5% bound leaves a margin of 7 points against a 0.2-point spread.
     again = np.mean([
         total_loss(runner.model, b) for b in recorder.first_batches])
     print(f'loss: first-5 mean {first:.5f}, last-5 mean {last:.5f}, '
           f'first-5 batches after training {again:.5f}')
-    assert last < first
-    assert again < first
+    assert again < 0.95 * first
 
 
 def test_estimator_predicts_real_val_batch_of_two(tmp_path):
