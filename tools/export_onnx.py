@@ -1,13 +1,25 @@
 #!/usr/bin/env python
-"""Export LOGO-CAP's dense network (backbone, neck and the head's heatmap,
-offset and embedding branches) to ONNX.
+"""Export LOGO-CAP to ONNX as two graphs (by default both):
 
-The graph has a fixed input height and width (``--input-shape``, default: the
-codec's input size) and a free batch size. The rest of inference (centre
-decoding, KEMs, message passing, adaptation, pose NMS) runs in PyTorch on the
-graph's outputs: ``logocap_mmpose.deploy.onnx_inference``. With onnxruntime
-installed the tool checks the exported graph against PyTorch on a random
-input and prints the largest differences.
+1. ``OUT``, the dense network: backbone, neck and the head's heatmap, offset
+   and embedding branches. Fixed input height and width (``--input-shape``,
+   default: the codec's input size), free batch size.
+2. ``--refinement-out`` (default ``OUT`` with ``_refinement`` before the
+   extension), the refinement of ``test_cfg.mode`` (``--mode``): local KEM
+   sampling, message passing (CMP, Attentive Norm), global KEMs, contextual
+   adaptation and top-2 decoding. Inputs: the flip-fused ``heatmaps``
+   (B, K+1, h, w), ``embedding`` (B, C, h, w) and the initial poses
+   ``initial`` (B, N, K, 2); outputs ``keypoints`` (B, N, K, 2) and ``scores``
+   (B, N, K). B, N, h and w are free. Needs opset >= 16 (GridSample).
+
+What stays in Python / PyTorch between and after them: data preprocessing
+(unless ``--with-preprocess``), the input flip and the flip fusion of the
+maps, the proposal decoding (centre NMS, ``decoder.decode_batch``), the
+scores times the centre scores, pose NMS and packing, and the mapping back
+to image pixels: ``logocap_mmpose.deploy.ONNXRuntimePipeline`` (both graphs)
+or ``onnx_inference`` without a refinement graph (``--dense-only``: the
+refinement in PyTorch). With onnxruntime installed the tool checks each
+graph against PyTorch on a random input and prints the largest differences.
 
 Needs the ``onnx`` extra (``pip install -e .[onnx]``)::
 
@@ -15,6 +27,8 @@ Needs the ``onnx`` extra (``pip install -e .[onnx]``)::
         configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \\
         work_dirs/fit/epoch_100.pth logocap_effnetlite0_256x256.onnx \\
         --input-shape 256 256 --with-preprocess
+    # -> logocap_effnetlite0_256x256.onnx and
+    #    logocap_effnetlite0_256x256_refinement.onnx
 """
 import argparse
 import os.path as osp
@@ -26,11 +40,26 @@ from mmengine.config import Config, DictAction
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Export the dense network of a LOGO-CAP model to ONNX.')
+        description='Export a LOGO-CAP model to ONNX: the dense network and '
+        '(unless --dense-only) the refinement. Proposal decoding, flip fusion '
+        'and pose NMS stay in Python (logocap_mmpose.deploy.'
+        'ONNXRuntimePipeline).')
     parser.add_argument('config', help='LOGO-CAP config file')
     parser.add_argument('checkpoint',
                         help="checkpoint file ('none': random weights)")
-    parser.add_argument('out', help='output .onnx file')
+    parser.add_argument('out', help='output .onnx file of the dense network')
+    parser.add_argument(
+        '--refinement-out',
+        help='output .onnx file of the refinement (default: OUT with '
+        '"_refinement" before the extension)')
+    parser.add_argument(
+        '--dense-only', action='store_true',
+        help='export only the dense network (the refinement then runs in '
+        'PyTorch: logocap_mmpose.deploy.onnx_inference)')
+    parser.add_argument(
+        '--mode', choices=['full', 'baseline', 'kems_only', 'kams_only'],
+        help="refinement mode of the second graph (default: the config's "
+        "test_cfg.mode, else 'full')")
     parser.add_argument(
         '--input-shape', type=int, nargs=2, metavar=('H', 'W'),
         help="input height and width (default: the codec's input_size)")
@@ -40,9 +69,10 @@ def parse_args(argv=None):
         'normalisation into the graph (it then takes raw BGR images, 0-255)')
     parser.add_argument('--static-batch', action='store_true',
                         help='fix the batch size to 1 (default: free)')
-    parser.add_argument('--opset', type=int, default=17, help='ONNX opset')
+    parser.add_argument('--opset', type=int, default=17,
+                        help='ONNX opset (the refinement needs >= 16)')
     parser.add_argument('--no-check', action='store_true',
-                        help='skip the onnxruntime check after export')
+                        help='skip the onnxruntime checks after export')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='config overrides (key=value)')
@@ -53,6 +83,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     import logocap_mmpose  # noqa: F401  (registers the plugin)
     from logocap_mmpose.deploy import (DenseNetwork, export_onnx,
+                                       export_refinement_onnx,
                                        preprocess_from_config)
     from mmpose.apis import init_model
 
@@ -81,10 +112,26 @@ def main(argv=None) -> dict:
     print(f'wrote {report["out"]}: input (B, 3, {shape[0]}, {shape[1]})'
           f'{" raw BGR 0-255" if preprocess else " preprocessed"}; outputs '
           'heatmaps, displacements, embedding')
+    if not args.dense_only:
+        refinement_out = args.refinement_out or \
+            '{}_refinement{}'.format(*osp.splitext(args.out))
+        mode = args.mode or model.test_cfg.get('mode', 'full')
+        stride = float(model.head.stride)
+        export_refinement_onnx(
+            model, refinement_out, mode,
+            tuple(max(1, int(v // stride)) for v in shape), args.opset)
+        report['refinement_out'] = osp.abspath(refinement_out)
+        report['mode'] = mode
+        print(f'wrote {report["refinement_out"]}: refinement ({mode}), '
+              'inputs heatmaps (B, K+1, h, w), embedding (B, C, h, w), '
+              'initial (B, N, K, 2); outputs keypoints (B, N, K, 2), scores '
+              '(B, N, K); B, N, h, w free. In Python: flip fusion, proposal '
+              'decoding, pose NMS (logocap_mmpose.deploy.'
+              'ONNXRuntimePipeline)')
     if args.no_check:
         return report
     try:
-        from logocap_mmpose.deploy import ONNXDenseNetwork
+        from logocap_mmpose.deploy import ONNXDenseNetwork, ONNXRefinement
         network = ONNXDenseNetwork(args.out)
     except ImportError:
         print('onnxruntime is not installed: no check')
@@ -103,7 +150,39 @@ def main(argv=None) -> dict:
         print(f'{name}: shape {tuple(g.shape)}, max |onnxruntime - torch| '
               f'{diffs[name]:.3g} (max |torch| {np.abs(e).max():.3g})')
     report['max_abs_diff'] = diffs
+    if 'refinement_out' in report:
+        report['refinement_check'] = check_refinement(
+            model, ONNXRefinement(report['refinement_out']), expected)
     return report
+
+
+def check_refinement(model, graph, maps) -> dict:
+    """The refinement graph vs ``head.refine`` on PyTorch's maps of the
+    random input and the codec's proposals (``test_cfg.max_proposals``, no
+    threshold); prints and returns the largest differences."""
+    head = model.head
+    heatmaps, displacements, embedding = maps
+    K = head.num_keypoints
+    with torch.no_grad():
+        initial, _, _ = head.decoder.decode_batch(
+            heatmaps, displacements, model.test_cfg.get('max_proposals'),
+            thr=float('-inf'))
+        keypoints, scores = head.refine(graph.mode, heatmaps[:, :K],
+                                        embedding, initial)
+    got_keypoints, got_scores = graph(heatmaps.numpy(), embedding.numpy(),
+                                      initial.numpy())
+    px = np.abs(got_keypoints - keypoints.numpy()).max(-1)
+    check = dict(proposals=int(initial.shape[1]),
+                 max_score_diff=float(np.abs(got_scores -
+                                             scores.numpy()).max()),
+                 max_keypoint_diff_px=float(px.max()),
+                 near_tie_share=float((px > 1e-3).mean()))
+    print(f'refinement on {check["proposals"]} proposals: max |onnxruntime '
+          f'- torch| scores {check["max_score_diff"]:.3g}, keypoints '
+          f'{check["max_keypoint_diff_px"]:.3g} px (share of keypoints off '
+          f'by > 1e-3 px, near-ties of the top-2 decoding: '
+          f'{check["near_tie_share"]:.3g})')
+    return check
 
 
 if __name__ == '__main__':

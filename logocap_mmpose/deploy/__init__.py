@@ -1,11 +1,21 @@
-"""Deployment: ONNX export of the dense network and the rest of inference
-on its outputs (``onnx`` / ``onnxruntime`` are an optional extra, imported
-only when used)."""
-from .onnx_export import (DenseNetwork, ONNXDenseNetwork, export_onnx,
-                          onnx_inference, predict_from_maps,
+"""Deployment: ONNX export of the dense network and of the refinement, and
+inference with either or both in onnxruntime (``onnx`` / ``onnxruntime``
+are an optional extra, imported only when used)."""
+from .onnx_export import (DenseNetwork, ONNXDenseNetwork, choose_network,
+                          export_onnx, onnx_inference, predict_from_maps,
                           preprocess_from_config)
+from .refinement_export import (ONNXRefinement, RefinementNetwork,
+                                adaptation_by_matmul, export_refinement_onnx,
+                                predict_with_refinement)
+from .runtime import (ONNXRuntimePipeline, batch_canvas_shapes,
+                      export_dense_for_batches, export_full_model,
+                      time_onnxruntime)
 
 __all__ = [
-    'DenseNetwork', 'ONNXDenseNetwork', 'export_onnx', 'onnx_inference',
-    'predict_from_maps', 'preprocess_from_config'
+    'DenseNetwork', 'ONNXDenseNetwork', 'choose_network', 'export_onnx',
+    'onnx_inference', 'predict_from_maps', 'preprocess_from_config',
+    'ONNXRefinement', 'RefinementNetwork', 'adaptation_by_matmul',
+    'export_refinement_onnx', 'predict_with_refinement',
+    'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
+    'export_full_model', 'time_onnxruntime'
 ]

@@ -13,12 +13,18 @@ returns
 :func:`export_onnx` writes that graph. Everything after it depends on the
 data (how many centres pass the NMS, which cells the KEMs read): centre NMS
 and initial poses (the codec), local KEMs, convolutional message passing
-(KAMs), global KEMs, contextual adaptation, top-2 decoding and pose NMS. It
-stays in PyTorch: :func:`predict_from_maps` fuses the flip pair as the
-head does and hands the three maps to ``head.predict_from_maps`` (the code
-path of ``model.test_step`` after the network, ``test_cfg.mode`` included), and :func:`onnx_inference` runs a whole
-test batch (data preprocessing, the ONNX graph on the image and its flip,
-the rest) and returns the data samples that ``model.test_step`` returns.
+(KAMs), global KEMs, contextual adaptation, top-2 decoding and pose NMS.
+:func:`predict_from_maps` fuses the flip pair as the head does and hands the
+three maps to ``head.predict_from_maps`` (the code path of
+``model.test_step`` after the network, ``test_cfg.mode`` included), and
+:func:`onnx_inference` runs a whole test batch (data preprocessing, the
+ONNX graph on the image and its flip, the rest) and returns the data
+samples that ``model.test_step`` returns. Both take an optional
+``refinement`` (:class:`~.refinement_export.ONNXRefinement`, the second
+exported graph of ``refinement_export.py``): the refinement (local KEMs to
+top-2 decoding) then runs in onnxruntime too, and only the flip fusion, the
+proposal decoding (centre NMS, ``decoder.decode_batch``) and the pose NMS
+and packing stay in PyTorch / numpy.
 
 The exported graph has a fixed input height and width (the backbone's
 "SAME" padding and the neck's resize sizes are traced as constants) and,
@@ -38,6 +44,7 @@ from torch import Tensor
 
 from ..models.inference import dense_outputs
 from ..models.pose_estimator import unpadded_groups
+from .refinement_export import make_session, predict_with_refinement
 
 OUTPUT_NAMES = ('heatmaps', 'displacements', 'embedding')
 INPUT_NAME = 'inputs'
@@ -173,6 +180,8 @@ class ONNXDenseNetwork:
         path (str): ``.onnx`` file written by :func:`export_onnx`.
         providers (Sequence[str], optional): onnxruntime execution providers
             (default: CPU).
+        threads (int, optional): onnxruntime intra-op threads (default:
+            onnxruntime's choice).
 
     Attributes:
         preprocess (dict | None): the normalisation inside the graph.
@@ -180,10 +189,9 @@ class ONNXDenseNetwork:
         batch_size (int | None): the graph's fixed batch size, or None.
     """
 
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None):
-        import onnxruntime as ort
-        self.session = ort.InferenceSession(
-            path, providers=list(providers or ['CPUExecutionProvider']))
+    def __init__(self, path: str, providers: Optional[Sequence[str]] = None,
+                 threads: Optional[int] = None):
+        self.session = make_session(path, providers, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.preprocess = json.loads(meta.get(META_PREPROCESS, 'null'))
         self.output_names = json.loads(
@@ -227,13 +235,16 @@ class ONNXDenseNetwork:
 def predict_from_maps(model: nn.Module,
                       maps: Sequence[Tensor],
                       data_samples: list,
-                      flipped_maps: Optional[Sequence[Tensor]] = None):
+                      flipped_maps: Optional[Sequence[Tensor]] = None,
+                      refinement: Optional[Callable] = None):
     """The poses of ``model.test_step`` from the dense network's outputs.
 
     Fuses the flip pair as ``head.predict`` does, runs
-    ``model.head.predict_from_maps`` with ``model.test_cfg``, then ``model.add_pred_to_datasample`` (input ->
-    image coordinates), exactly the steps of ``model.predict`` after the
-    network.
+    ``model.head.predict_from_maps`` with ``model.test_cfg`` (with
+    ``refinement``: :func:`~.refinement_export.predict_with_refinement`,
+    the same steps with the refinement in onnxruntime), then
+    ``model.add_pred_to_datasample`` (input -> image coordinates), exactly
+    the steps of ``model.predict`` after the network.
 
     Args:
         model (BottomupPoseEstimator): the LOGO-CAP model.
@@ -246,6 +257,8 @@ def predict_from_maps(model: nn.Module,
         flipped_maps (Sequence[Tensor], optional): the maps of the
             horizontally flipped images; required when
             ``model.test_cfg.flip_test`` is set.
+        refinement (ONNXRefinement, optional): the exported refinement
+            graph (its mode must be ``model.test_cfg``'s); None: PyTorch.
 
     Returns:
         list[PoseDataSample]: ``data_samples`` with ``pred_instances``
@@ -264,8 +277,12 @@ def predict_from_maps(model: nn.Module,
     flip_indices = data_samples[0].metainfo['flip_indices'] if flip else None
     # the flip fusion of head.predict, on the maps instead of the features
     fused = dense_outputs(tuple, feats, flip, flip_indices)
-    preds = model.head.predict_from_maps(*fused, data_samples,
-                                         test_cfg=model.test_cfg)
+    if refinement is None:
+        preds = model.head.predict_from_maps(*fused, data_samples,
+                                             test_cfg=model.test_cfg)
+    else:
+        preds = predict_with_refinement(model.head, *fused, data_samples,
+                                        model.test_cfg, refinement)
     if isinstance(preds, tuple):
         instances, fields = preds
     else:
@@ -293,9 +310,36 @@ def _pad_to(x: Tensor, shape: Tuple[int, int], value: Union[float, Tensor]
     return F.pad(x, (0, W - w, 0, H - h), value=float(value))
 
 
-def onnx_inference(model: nn.Module, network: Callable, data: dict) -> list:
+def choose_network(networks: Sequence[Callable],
+                   shape: Tuple[int, int]) -> Callable:
+    """The dense graph for images of ``shape`` (h, w): the one whose input
+    shape equals it, else the smallest (in area) that holds it (the image
+    is then padded).
+
+    Raises:
+        ValueError: no graph is large enough.
+    """
+    h, w = shape
+    fits = [n for n in networks
+            if n.input_shape[0] >= h and n.input_shape[1] >= w]
+    if not fits:
+        sizes = ', '.join(f'{n.input_shape[0]}x{n.input_shape[1]}'
+                          for n in networks)
+        raise ValueError(f'the image is {h}x{w} but the ONNX graph takes at '
+                         f'most {sizes}: export it with --input-shape large '
+                         'enough for the test resize of your images')
+    return min(fits, key=lambda n: (tuple(n.input_shape) != (h, w),
+                                    n.input_shape[0] * n.input_shape[1]))
+
+
+def onnx_inference(model: nn.Module,
+                   network: Union[Callable, Sequence[Callable]],
+                   data: dict,
+                   refinement: Optional[Callable] = None) -> list:
     """``model.test_step(data)`` with the dense network replaced by
-    ``network`` (e.g. an :class:`ONNXDenseNetwork`).
+    ``network`` (e.g. an :class:`ONNXDenseNetwork`) and, optionally, the
+    refinement by ``refinement`` (an
+    :class:`~.refinement_export.ONNXRefinement`).
 
     The batch goes through ``model.data_preprocessor``; its images are
     grouped by their own size (as ``LOGOCAPPoseEstimator`` does), each
@@ -306,12 +350,16 @@ def onnx_inference(model: nn.Module, network: Callable, data: dict) -> list:
     Args:
         model (BottomupPoseEstimator): the LOGO-CAP model the graph was
             exported from (its head does the rest; its backbone is unused).
-        network (Callable): numpy (B, 3, H, W) float32 -> (heatmaps,
-            displacements, embedding) numpy arrays, with attributes
-            ``input_shape`` (H, W) and ``preprocess`` (dict or None: whether
-            the graph normalises raw images itself).
+        network (Callable | Sequence[Callable]): numpy (B, 3, H, W) float32
+            -> (heatmaps, displacements, embedding) numpy arrays, with
+            attributes ``input_shape`` (H, W) and ``preprocess`` (dict or
+            None: whether the graph normalises raw images itself). Several
+            graphs (one per canvas size): each group of images takes the
+            one :func:`choose_network` picks.
         data (dict): a test batch (``inputs``: list of (3, h, w) uint8 BGR
             tensors, ``data_samples``), as the test dataloader gives it.
+        refinement (ONNXRefinement, optional): run the refinement in
+            onnxruntime (None: ``model.head`` in PyTorch).
 
     Returns:
         list[PoseDataSample]: as ``model.test_step(data)``.
@@ -324,9 +372,12 @@ def onnx_inference(model: nn.Module, network: Callable, data: dict) -> list:
     inputs, samples = processed['inputs'], processed['data_samples']
     device = inputs.device
     flip = model.test_cfg.get('flip_test', False)
-    raw = bool(getattr(network, 'preprocess', None))
-    shape = tuple(network.input_shape)
+    networks = list(network) if isinstance(network, (list, tuple)) else \
+        [network]
     for (h, w), index in unpadded_groups(samples, tuple(inputs.shape[-2:])):
+        network = choose_network(networks, (h, w))
+        raw = bool(getattr(network, 'preprocess', None))
+        shape = tuple(network.input_shape)
         if raw:  # the graph normalises: raw BGR images, padded with the mean
             pre = network.preprocess
             x = torch.stack([data['inputs'][i] for i in index]).float()
@@ -346,7 +397,7 @@ def onnx_inference(model: nn.Module, network: Callable, data: dict) -> list:
         if flip:
             n = len(index)
             predict_from_maps(model, [o[:n] for o in outputs], group,
-                              [o[n:] for o in outputs])
+                              [o[n:] for o in outputs], refinement)
         else:
-            predict_from_maps(model, outputs, group)
+            predict_from_maps(model, outputs, group, refinement=refinement)
     return list(samples)

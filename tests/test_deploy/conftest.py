@@ -1,0 +1,35 @@
+"""Fixtures of the deployment tests: the CPU config with random, seeded
+weights whose head gives several clear centre peaks."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from tests.conftest import REPO
+
+CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
+                      'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
+
+
+def cpu_config(max_proposals: int = 10) -> Config:
+    """The CPU config, random backbone weights (offline)."""
+    cfg = Config.fromfile(CPU_CONFIG)
+    cfg.model.backbone.pretrained = False
+    cfg.model.test_cfg.max_proposals = max_proposals
+    return cfg
+
+
+@pytest.fixture(scope='session')
+def seeded_model():
+    """The CPU-config model in eval mode: seeded random weights, large head
+    weights and a positive heatmap bias (many clear centre peaks)."""
+    from mmpose.apis import init_model
+    net = init_model(cpu_config(), None, device='cpu')
+    torch.manual_seed(3)
+    for m in net.head.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, 0, 0.05)
+    with torch.no_grad():
+        net.head.heatmap_layers[-1].bias.fill_(0.5)
+    return net.eval()
