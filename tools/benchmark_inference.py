@@ -27,6 +27,9 @@ One run, one machine, the same images and test settings for both models:
    measured first in the same run (``--skip-changes`` leaves it out). The
    other sections then time the models with their configs' settings (all
    three on by default; the ``*_official_*`` configs drop no proposals).
+4. LOGO-CAP with both graphs (dense network, refinement) exported to ONNX
+   and run in onnxruntime (``deploy/runtime.py``), beside PyTorch, at its
+   own proposals and at the forced count (``--skip-onnx`` leaves it out).
 
 The table states each model's workload: the proposals it works on (DEKR:
 instances decoded before pose NMS; LOGO-CAP: proposals refined) and the
@@ -258,7 +261,7 @@ def breakdown_rows(stages: Dict[str, float]) -> 'OrderedDict[str, float]':
             rows[label] = stages[key]
             marked += stages[key]
     head = stages.get(HEAD, 0.0)
-    rows['head: center-offset convs, un-flip, rest'] = max(head - marked, 0.)
+    rows['head: rest (proposal bookkeeping)'] = max(head - marked, 0.)
     accounted = rows['preprocess (normalise)'] + \
         rows['backbone + neck (image and flip)'] + head
     rows['mapping to image, bookkeeping'] = max(stages['total'] - accounted,
@@ -339,6 +342,71 @@ def changes_section(rows: List[dict], forced: Optional[int]) -> List[str]:
             'profiled runs)', '', markdown_table(CHANGE_COLUMNS, rows), '',
             f'All changes together: {first / last:.2f}x the images per '
             'second of the first row.']
+
+
+# --------------------------------------------------------------------------
+# onnxruntime
+# --------------------------------------------------------------------------
+def onnx_unavailable(subject: Subject, device: str) -> Optional[str]:
+    """Why LOGO-CAP cannot be timed in onnxruntime here (None: it can)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return ('onnxruntime is not installed (pip install onnx onnxruntime, '
+                "or the package's 'onnx' extra)")
+    if not device.startswith('cpu'):
+        return f'the installed onnxruntime runs on the CPU, not on {device}'
+    if getattr(subject.model.head, 'sampling', None) == 'authors':
+        return ("kem_cfg.sampling='authors' (the *_official_* configs) has "
+                'no exported refinement')
+    return None
+
+
+def time_onnx(subject: Subject, forced: Optional[int],
+              **timed) -> Dict[str, float]:
+    """LOGO-CAP's ms/image with both graphs in onnxruntime
+    (``deploy/runtime.py``): ``'plain'`` at the model's settings and
+    ``'forced'`` with ``forced`` proposals. The graphs are exported from the
+    model as it is (BatchNorm folded once it has predicted)."""
+    from logocap_mmpose.deploy import (export_dense_for_batches,
+                                       export_refinement_onnx,
+                                       preprocess_from_config,
+                                       time_onnxruntime)
+    model, batches = subject.model, subject.batches
+    warmup, repeats = timed['warmup'], timed['repeats']
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        dense = export_dense_for_batches(model, batches, tmp,
+                                         preprocess_from_config(model.cfg))
+        refinement = export_refinement_onnx(model,
+                                            osp.join(tmp, 'refinement.onnx'))
+        out['plain'] = time_onnxruntime(model, dense, refinement, batches,
+                                        warmup, repeats)
+        if forced:
+            with forced_proposals(model, forced):
+                out['forced'] = time_onnxruntime(model, dense, refinement,
+                                                 batches, warmup, repeats)
+    return out
+
+
+def onnx_lines(onnx: Dict[str, float], plain: Timing,
+               equal: Dict[str, Timing], forced: Optional[int]) -> List[str]:
+    """PyTorch and onnxruntime side by side for LOGO-CAP."""
+    rows = [dict(setting="LOGO-CAP, the model's own proposals",
+                 torch=plain.ms_per_image, ort=onnx['plain'])]
+    if 'forced' in onnx and 'LOGO-CAP' in equal:
+        rows.append(dict(setting=f'LOGO-CAP, {forced} proposals forced',
+                         torch=equal['LOGO-CAP'].ms_per_image,
+                         ort=onnx['forced']))
+    for row in rows:
+        row['ratio'] = row['ort'] / row['torch']
+    columns = [Column('setting', 'setting'),
+               Column('torch', 'PyTorch ms/image', '{:.1f}'),
+               Column('ort', 'onnxruntime ms/image', '{:.1f}'),
+               Column('ratio', 'onnxruntime / PyTorch', '{:.2f}')]
+    return ['## LOGO-CAP in PyTorch and in onnxruntime (both graphs; '
+            'decoding and pose NMS in Python)', '',
+            markdown_table(columns, rows)]
 
 
 # --------------------------------------------------------------------------
@@ -506,6 +574,10 @@ def parse_args(argv=None):
         help='leave out the table that adds the speed changes one at a time '
         '(one flip pass, BatchNorm folding, duplicates dropped before '
         'refining)')
+    parser.add_argument(
+        '--skip-onnx', action='store_true',
+        help='do not export LOGO-CAP to ONNX and time it in onnxruntime '
+        '(timed by default where onnxruntime is installed, on the CPU)')
     parser.add_argument('--out', help='also write the report to this file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
@@ -540,6 +612,12 @@ def main(argv=None) -> str:
                 equal[key] = time_end_to_end(subject.model, subject.batches,
                                              **timed)
 
+    onnx, onnx_note = {}, None
+    if is_logocap(logocap.model) and not args.skip_onnx:
+        onnx_note = onnx_unavailable(logocap, args.device)
+        if onnx_note is None:
+            onnx = time_onnx(logocap, forced, **timed)
+
     num_images = len(logocap.batches)
     lines = [f'# Inference benchmark ({args.device}, '
              f'{torch.get_num_threads()} threads, flip test on, {num_images} '
@@ -549,6 +627,10 @@ def main(argv=None) -> str:
     lines.append('')
     if changes:
         lines += changes_section(changes, forced) + ['']
+    if onnx:
+        lines += onnx_lines(onnx, plain['LOGO-CAP'], equal, forced) + ['']
+    elif onnx_note:
+        lines += [f'(onnxruntime not timed: {onnx_note})', '']
     if is_logocap(logocap.model):
         profiles = OrderedDict()
         for num in args.proposals:

@@ -122,12 +122,15 @@ def test_breakdown_arithmetic():
         profiling.KAM: 2.0,
         profiling.GLOBAL_KEM_ADAPTATION: 4.0,
         profiling.DECODE: 1.0,
+        profiling.DENSE: 12.0,
+        profiling.POSE_NMS: 2.0,
         'total': 100.0,
     }
     rows = bench.breakdown_rows(stages)
     assert rows['backbone + neck (image and flip)'] == 60.0
     assert rows['local KEMs'] == 3.0
-    assert rows['head: center-offset convs, un-flip, rest'] == 20.0
+    assert rows['head: heatmap, offset, embedding convs and un-flip'] == 12.0
+    assert rows['head: rest (proposal bookkeeping)'] == 6.0
     assert rows['mapping to image, bookkeeping'] == 9.0
     assert rows['total'] == 100.0
     assert bench.after_backbone_share(stages) == pytest.approx(0.39)
@@ -139,10 +142,10 @@ def test_range_names_are_defined_once():
     assert bench.HEAD_STAGES is profiling.HEAD_STAGES
     names = [profiling.PREPROCESS, profiling.BACKBONE, profiling.HEAD,
              *profiling.HEAD_STAGES]
-    assert len(set(names)) == len(names) == 7
+    assert len(set(names)) == len(names) == 9
     assert list(profiling.HEAD_STAGES) == [
-        profiling.LOCAL_KEM, profiling.KAM, profiling.GLOBAL_KEM_ADAPTATION,
-        profiling.DECODE]
+        profiling.DENSE, profiling.LOCAL_KEM, profiling.KAM,
+        profiling.GLOBAL_KEM_ADAPTATION, profiling.DECODE, profiling.POSE_NMS]
 
 
 def test_no_tool_edits_sys_path():

@@ -280,6 +280,14 @@ class LOGOCAPHead(BaseHead):
         flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
             if flip else None
         scales = check_scales(test_cfg.get('scales'))
+        with record_function(profiling.DENSE):
+            maps = self._fused_dense_outputs(feats, scales, flip,
+                                             flip_indices)
+        return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
+
+    def _fused_dense_outputs(self, feats, scales, flip, flip_indices):
+        """Heatmaps, displacements and embedding fused over flip and
+        scales (see :meth:`predict`)."""
         if len(scales) == 1:
             maps = dense_outputs(self.forward, feats, flip, flip_indices,
                                  self.forward_maps)
@@ -288,7 +296,7 @@ class LOGOCAPHead(BaseHead):
                 [dense_outputs(self.forward, f, flip, flip_indices,
                                self.forward_maps)
                  for f in feats], scales.index(1.0))
-        return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
+        return maps
 
     def predict_from_maps(self, heatmaps: Tensor, displacements: Tensor,
                           embedding: Tensor,
@@ -337,7 +345,8 @@ class LOGOCAPHead(BaseHead):
         keypoints, scores = self.refine(mode, heatmaps[:, :self.num_keypoints],
                                         embedding, initial)
         scores = scores * center_scores[..., None]
-        return nms_and_pack(keypoints, scores, valid[:, :n], test_cfg)
+        with record_function(profiling.POSE_NMS):
+            return nms_and_pack(keypoints, scores, valid[:, :n], test_cfg)
 
     def refine(self, mode: str, keypoint_heatmaps: Tensor, embedding: Tensor,
                initial: Tensor) -> Tuple[Tensor, Tensor]:
