@@ -140,3 +140,61 @@ def test_estimator_predicts_real_val_batch_of_two(tmp_path):
         assert np.isfinite(pred.keypoints).all()
         # input space mapped back: coordinates on the original image scale
         assert np.abs(pred.keypoints).max() < 3 * max(h, w)
+
+
+def _train_validate_train(root, work_dir, fuse):
+    """6 iterations with a validation after the 3rd, LOGOCAPPoseEstimator
+    with ``test_cfg.fuse_conv_bn=fuse``; the model and its checkpoint."""
+    cfg = small_config(root, work_dir, 6)
+    cfg.model.type = 'LOGOCAPPoseEstimator'
+    cfg.model.test_cfg.fuse_conv_bn = fuse
+    cfg.model.head.decoder.decode_thr = 0.0  # the val step refines
+    codec = cfg.model.head.decoder
+    cfg.train_cfg = dict(by_epoch=False, max_iters=6, val_interval=3)
+    cfg.val_cfg = dict()
+    cfg.val_dataloader = dict(
+        batch_size=1, num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        dataset=dict(
+            type='CocoDataset', data_root=root, data_mode='bottomup',
+            ann_file='annotations/person_keypoints_val2017.json',
+            data_prefix=dict(img='val2017/'), test_mode=True, indices=2,
+            pipeline=[
+                dict(type='LoadImage'),
+                dict(type='BottomupResize', input_size=codec.input_size,
+                     size_factor=32, resize_mode='expand'),
+                dict(type='PackPoseInputs', meta_keys=(
+                    'id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
+                    'img_shape', 'input_size', 'input_center', 'input_scale',
+                    'flip', 'flip_direction', 'flip_indices', 'raw_ann_info'))
+            ]))
+    cfg.val_evaluator = dict(
+        type='CocoMetric',
+        ann_file=root + '/annotations/person_keypoints_val2017.json')
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=6,
+                                        by_epoch=False)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner.model, torch.load(work_dir + '/iter_6.pth',
+                                    map_location='cpu',
+                                    weights_only=False)['state_dict']
+
+
+@pytest.mark.slow
+def test_validation_inside_training_is_never_fused(tmp_path):
+    """test_cfg.fuse_conv_bn folds BatchNorm only in a model that only
+    predicts: with it on, a run that trains, validates and trains on ends
+    with the weights, BatchNorms and checkpoint of the run with it off,
+    bit for bit."""
+    from logocap_mmpose.models.fusion import count_batch_norms
+    root = require_shared('coco-mini')
+    on, ckpt_on = _train_validate_train(root, str(tmp_path / 'on'), True)
+    off, ckpt_off = _train_validate_train(root, str(tmp_path / 'off'), False)
+    assert not on._conv_bn_fused
+    assert count_batch_norms(on) == count_batch_norms(off) > 0
+    assert ckpt_on.keys() == ckpt_off.keys()
+    for key, value in ckpt_off.items():
+        assert torch.equal(ckpt_on[key], value), key
+    # a model that has trained never fuses, in eval mode either
+    on.eval()
+    assert on.fuse_if_predicting_only() is False
