@@ -392,10 +392,10 @@ def time_onnx(subject: Subject, forced: Optional[int],
 def onnx_lines(onnx: Dict[str, float], plain: Timing,
                equal: Dict[str, Timing], forced: Optional[int]) -> List[str]:
     """PyTorch and onnxruntime side by side for LOGO-CAP."""
-    rows = [dict(setting="LOGO-CAP, the model's own proposals",
+    rows = [dict(setting="the model's own proposals",
                  torch=plain.ms_per_image, ort=onnx['plain'])]
     if 'forced' in onnx and 'LOGO-CAP' in equal:
-        rows.append(dict(setting=f'LOGO-CAP, {forced} proposals forced',
+        rows.append(dict(setting=f'{forced} proposals forced',
                          torch=equal['LOGO-CAP'].ms_per_image,
                          ort=onnx['forced']))
     for row in rows:

@@ -589,3 +589,12 @@ def test_benchmark_inference_end_to_end(tmp_path):
         assert f'| {label} |' in report
     assert 'head ranges not found' not in report  # the head marks its stages
     assert 'After the backbone at 30 proposals:' in report
+    # the speed changes one at a time, each row with its proposals refined
+    changes = report.split('## LOGO-CAP speed changes')[1].split('##')[0]
+    rows = [line for line in changes.splitlines()
+            if line.startswith(('| before', '| +'))]
+    assert len(rows) == 4
+    assert all(line.split('|')[4].strip() == '30.0' for line in rows[:3])
+    # PyTorch and onnxruntime side by side (the set-up installs the extra)
+    assert '| onnxruntime / PyTorch |' in report
+    assert "| the model's own proposals |" in report
