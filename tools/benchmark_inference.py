@@ -23,10 +23,11 @@ One run, one machine, the same images and test settings for both models:
 3. LOGO-CAP's speed changes added one at a time (issue 16): the image and
    its flip as one batch, BatchNorm folded into the convs, duplicate
    proposals dropped before the refinement; ms/image, images/s, proposals
-   refined and the backbone / message passing / rest split per row, all
-   measured first in the same run (``--skip-changes`` leaves it out). The
-   other sections then time the models with their configs' settings (all
-   three on by default; the ``*_official_*`` configs drop no proposals).
+   refined and the backbone / message passing / rest split per row, in
+   the same run; the rows are timed in turns so that load changes hit all
+   alike (``--skip-changes`` leaves it out). The other sections time the
+   models with their configs' settings (one pass and folding on by
+   default, dropping duplicates off).
 4. LOGO-CAP with both graphs (dense network, refinement) exported to ONNX
    and run in onnxruntime (``deploy/runtime.py``), beside PyTorch, at its
    own proposals and at the forced count (``--skip-onnx`` leaves it out).
@@ -53,6 +54,7 @@ import argparse
 import copy
 import os
 import os.path as osp
+import statistics
 import sys
 import tempfile
 from collections import OrderedDict
@@ -310,26 +312,59 @@ CHANGE_COLUMNS = [
 ]
 
 
-def measure_changes(subject: Subject, forced: Optional[int],
-                    **timed) -> List[dict]:
-    """One row of :data:`CHANGE_COLUMNS` per entry of :data:`CHANGES`, on
-    ``subject``'s model (left fused, with the last row's settings, since
-    the fusion is for good). ``forced``: proposals per image (None: the
-    model's own decoding)."""
+@torch.no_grad()
+def interleaved_ms(variants: Sequence[tuple], batches: Sequence[dict],
+                   warmup: int, repeats: int, device: str) -> List[float]:
+    """Milliseconds per image of several (model, test options) variants,
+    timed in turns (every repeat visits every variant and batch in order),
+    so that a change of machine load hits all of them alike: per variant
+    and batch the median of the repeats, then the mean over the batches."""
+    times = [[[] for _ in batches] for _ in variants]
+    for r in range(warmup + max(repeats, 1)):
+        for v, (model, options) in enumerate(variants):
+            with test_options(model, **options):
+                for b, batch in enumerate(batches):
+                    data = copy.deepcopy(batch)
+                    with Stopwatch(device) as watch:
+                        model.test_step(data)
+                    if r >= warmup:
+                        times[v][b].append(watch.seconds)
+    return [1000.0 * statistics.mean(statistics.median(t) for t in per)
+            for per in times]
+
+
+def measure_changes(subject: Subject, forced: Optional[int], warmup: int,
+                    repeats: int, device: str) -> List[dict]:
+    """One row of :data:`CHANGE_COLUMNS` per entry of :data:`CHANGES`.
+
+    The rows with BatchNorm folded run on a folded copy of ``subject``'s
+    model (the model itself is left as it was). ms/image and images/s come
+    from un-profiled runs taken in turns (:func:`interleaved_ms`); the
+    stage split from one profiled run per row. ``forced``: proposals per
+    image (None: the model's own decoding)."""
+    from logocap_mmpose.models.fusion import fuse_for_inference
     from logocap_mmpose.models.profiling import KAM
-    rows = []
-    for label, options in CHANGES:
-        with ExitStack() as stack:
-            stack.enter_context(test_options(subject.model, **options))
-            if forced:
-                stack.enter_context(forced_proposals(subject.model, forced))
-            stages = profile_stages(subject.model, subject.batches, **timed)
-            refined = count_workload(subject.model, subject.batches)
-        rows.append(dict(
-            setting=label, ms=stages['total'],
-            ips=1000.0 / stages['total'], refined=refined,
-            backbone=stages.get(BACKBONE, 0.0), cmp=stages.get(KAM, 0.0),
-            rest=stages.get(HEAD, 0.0) - stages.get(KAM, 0.0)))
+    fused = copy.deepcopy(subject.model)
+    fuse_for_inference(fused)
+    variants = [(fused if options['fuse_conv_bn'] else subject.model,
+                 dict(options, fuse_conv_bn=False))
+                for _, options in CHANGES]
+    with ExitStack() as stack:
+        if forced:
+            stack.enter_context(forced_proposals(subject.model, forced))
+            stack.enter_context(forced_proposals(fused, forced))
+        ms = interleaved_ms(variants, subject.batches, warmup, repeats,
+                            device)
+        rows = []
+        for (label, _), (model, options), t in zip(CHANGES, variants, ms):
+            with test_options(model, **options):
+                stages = profile_stages(model, subject.batches, warmup=1,
+                                        repeats=repeats, device=device)
+                refined = count_workload(model, subject.batches)
+            rows.append(dict(
+                setting=label, ms=t, ips=1000.0 / t, refined=refined,
+                backbone=stages.get(BACKBONE, 0.0), cmp=stages.get(KAM, 0.0),
+                rest=stages.get(HEAD, 0.0) - stages.get(KAM, 0.0)))
     return rows
 
 
@@ -338,8 +373,9 @@ def changes_section(rows: List[dict], forced: Optional[int]) -> List[str]:
     workload = (f'{forced} proposals forced per image' if forced else
                 "the model's own proposals")
     first, last = rows[0]['ms'], rows[-1]['ms']
-    return [f'## LOGO-CAP speed changes, one at a time ({workload}; '
-            'profiled runs)', '', markdown_table(CHANGE_COLUMNS, rows), '',
+    return [f'## LOGO-CAP speed changes, one at a time ({workload}; ms and '
+            'images/s timed in turns, stage split from profiled runs)', '',
+            markdown_table(CHANGE_COLUMNS, rows), '',
             f'All changes together: {first / last:.2f}x the images per '
             'second of the first row.']
 
@@ -600,9 +636,10 @@ def main(argv=None) -> str:
     if not is_logocap(logocap.model):
         forced = None
     profiled = dict(warmup=1, repeats=args.repeats, device=args.device)
-    changes = []  # first: the model is fused from its third row on
+    changes = []
     if is_logocap(logocap.model) and not args.skip_changes:
-        changes = measure_changes(logocap, forced, **profiled)
+        changes = measure_changes(logocap, forced, args.warmup, args.repeats,
+                                  args.device)
     plain = {k: time_end_to_end(s.model, s.batches, **timed)
              for k, s in subjects.items()}
     equal = {}  # equal work: both models get `forced` proposals per image
