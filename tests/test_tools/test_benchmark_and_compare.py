@@ -13,6 +13,7 @@ import copy
 import glob
 import importlib.util
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -63,8 +64,10 @@ def logocap_dekr_pairs():
             continue  # evaluation of the authors' weights, nothing to train
         if osp.basename(osp.dirname(path)) == '_base_':
             continue  # shared settings, not a model
+        # a width variant of a config ('-cmp512') shares its DEKR peer
+        name = re.sub(r'-cmp\d+', '', osp.basename(path))
         peer = osp.join(osp.dirname(path),
-                        osp.basename(path).replace('logocap_', 'dekr_', 1))
+                        name.replace('logocap_', 'dekr_', 1))
         pairs.append((path, peer))
     return pairs
 

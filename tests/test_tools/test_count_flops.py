@@ -82,9 +82,9 @@ def test_cmp_count_equals_the_hand_computation(num):
 def test_cmp_of_the_cpu_config_equals_the_hand_computation(cpu_model):
     head = cpu_model.head
     K, C, S, a = flops.geometry(head)
-    assert (K, C, S, a) == (17, 64, 11, 49)  # the config's widths
+    assert (K, C, S, a) == (17, 32, 11, 49)  # the config's widths
     assert flops.refinement_flops(head, 2).local_kams == cmp_by_hand(
-        2, 17, 64, 11, (512, 256, 128))
+        2, 17, 32, 11, (128, 64, 64))
 
 
 class _Call(nn.Module):
