@@ -264,3 +264,17 @@ def test_nms_before_refine_refines_a_subset_of_the_proposals():
 def test_official_configs_keep_every_proposal():
     cfg = Config.fromfile(OFFICIAL)
     assert not cfg.model.test_cfg.get('nms_before_refine', False)
+
+
+def test_init_model_and_inference_fuse(tmp_path):
+    """MMPose's init_model + inference_bottomup (what MMPoseInferencer and
+    the demos use) predict with a fused model."""
+    from mmpose.apis import inference_bottomup, init_model
+    cfg = Config.fromfile(CPU_CONFIG)
+    cfg.model.backbone.pretrained = False
+    model = init_model(cfg, None, device='cpu')
+    n = count_batch_norms(model)
+    img = np.random.default_rng(0).integers(0, 255, (96, 128, 3),
+                                            dtype=np.uint8)
+    inference_bottomup(model, img)
+    assert model._conv_bn_fused and count_batch_norms(model) < n
