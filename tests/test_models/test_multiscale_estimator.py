@@ -26,6 +26,7 @@ def model():
         for name, value in model.head.state_dict().items():
             if value.dtype.is_floating_point and 'running_var' not in name:
                 value.copy_(torch.randn_like(value) * 0.1)
+        model.head.heatmap_layers[-1].bias.add_(1.0)  # positive scores
     model.head.decoder.decode_thr = -1.0
     return model.eval()
 
