@@ -576,31 +576,33 @@ def test_keypoint_count_mismatch_is_named(tmp_path, split):
 
 def test_inferencer_reads_grayscale_and_unit_float_arrays():
     from mmpose.apis import MMPoseInferencer
+    torch.manual_seed(0)  # every weight, not only the re-drawn convs
     inferencer = MMPoseInferencer(pose2d=CPU_CONFIG, device='cpu')
     model = inferencer.inferencer.model
     enliven(model.head, std=0.05)
-    with torch.no_grad():  # heatmaps above 0 over every refined window: no
-        model.head.heatmap_layers[-1].bias.fill_(3.0)  # ties of zero cells
     model.test_cfg.max_proposals = 5
+    model.test_cfg.nms_dist_thr = 0  # every proposal, in proposal order
     img = cv2.resize(_image(), (128, 96))
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
 
     def poses(x):
         result = next(inferencer(x, return_vis=False))
-        return np.array([p['keypoints'] for p in result['predictions'][0]])
+        preds = result['predictions'][0]
+        return (np.array([p['keypoints'] for p in preds]),
+                np.array([p['keypoint_scores'] for p in preds]))
 
     from_gray = poses(gray)  # was IndexError in the data preprocessor
-    assert len(from_gray) > 0
-    np.testing.assert_allclose(from_gray,
-                               poses(np.repeat(gray[..., None], 3, 2)),
-                               atol=1e-3)
+    assert len(from_gray[0]) > 0
+    for a, b in zip(from_gray, poses(np.repeat(gray[..., None], 3, 2))):
+        np.testing.assert_allclose(a, b, atol=1e-3)  # the same input
     unit = img.astype(np.float32) / 255
     # the float image is read as the uint8 one, up to float rounding ...
     np.testing.assert_allclose(as_bgr_image(unit), img, atol=1e-3)
-    from_uint8 = poses(img)
-    from_float = poses(unit)  # was a black image
+    (_, from_uint8), (_, from_float) = poses(img), poses(unit)  # was black
+    # ... so the scores agree. The keypoints are not compared: where a
+    # random-weight map is flat, that rounding can move a near-tied maximum
+    # anywhere in its window (the CI clone saw 60% of them move), while the
+    # top values that make the scores change only by the rounding.
+    # (measured: 2.4e-6 apart; a black image, the old bug, 8.7e-3)
     assert from_float.shape == from_uint8.shape
-    # ... so the poses agree, except where that rounding breaks a near-tie
-    # of this random-weight model's flat maps (a few keypoints at most)
-    close = np.abs(from_float - from_uint8).max(-1) <= 0.05
-    assert close.mean() >= 0.95
+    np.testing.assert_allclose(from_float, from_uint8, atol=1e-4)
