@@ -76,7 +76,8 @@ from logocap_mmpose.utils.tooling import (Column, Stopwatch, Timing,
                                           short_name, test_options,
                                           time_end_to_end,
                                           time_ratio_sentence,
-                                          val_image_paths, workload_note)
+                                          val_image_paths, workload_note,
+                                          write_report)
 
 KEYS = ('DEKR', 'LOGO-CAP')  # table order
 #: the estimator types built as LOGOCAPPoseEstimator to carry the ranges
@@ -283,23 +284,30 @@ def after_backbone_share(stages: Dict[str, float]) -> float:
 # --------------------------------------------------------------------------
 # the speed changes, one at a time
 # --------------------------------------------------------------------------
-#: (row label, test_cfg) of the inference-speed changes, each row adding one
-#: to the row before; measured in this order on one model, since folding
-#: BatchNorm cannot be undone
-CHANGES = [
-    ('before: image and flip as two passes, BatchNorm kept',
-     dict(flip_in_one_pass=False, fuse_conv_bn=False,
-          nms_before_refine=False)),
+#: settings of the first row (the package before issue 16) and, per row, the
+#: change that row adds to the one before (see :func:`change_rows`)
+BEFORE_CHANGES = dict(flip_in_one_pass=False, fuse_conv_bn=False,
+                      nms_before_refine=False)
+CHANGE_STEPS = [
+    ('before: image and flip as two passes, BatchNorm kept', {}),
     ('+ image and flip in one pass (test_cfg.flip_in_one_pass)',
-     dict(flip_in_one_pass=True, fuse_conv_bn=False,
-          nms_before_refine=False)),
+     dict(flip_in_one_pass=True)),
     ('+ BatchNorm folded into the convs (test_cfg.fuse_conv_bn)',
-     dict(flip_in_one_pass=True, fuse_conv_bn=True,
-          nms_before_refine=False)),
+     dict(fuse_conv_bn=True)),
     ('+ duplicates dropped before refining (test_cfg.nms_before_refine)',
-     dict(flip_in_one_pass=True, fuse_conv_bn=True,
-          nms_before_refine=True)),
+     dict(nms_before_refine=True)),
 ]
+
+
+def change_rows() -> List[tuple]:
+    """(row label, test_cfg) per row, each row's settings those of the row
+    before plus its own change."""
+    rows, options = [], dict(BEFORE_CHANGES)
+    for label, change in CHANGE_STEPS:
+        options = dict(options, **change)
+        rows.append((label, options))
+    return rows
+
 
 CHANGE_COLUMNS = [
     Column('setting', 'setting'),
@@ -335,7 +343,7 @@ def interleaved_ms(variants: Sequence[tuple], batches: Sequence[dict],
 
 def measure_changes(subject: Subject, forced: Optional[int], warmup: int,
                     repeats: int, device: str) -> List[dict]:
-    """One row of :data:`CHANGE_COLUMNS` per entry of :data:`CHANGES`.
+    """One row of :data:`CHANGE_COLUMNS` per row of :func:`change_rows`.
 
     The rows with BatchNorm folded run on a folded copy of ``subject``'s
     model (the model itself is left as it was). ms/image and images/s come
@@ -346,9 +354,10 @@ def measure_changes(subject: Subject, forced: Optional[int], warmup: int,
     from logocap_mmpose.models.profiling import KAM
     fused = copy.deepcopy(subject.model)
     fuse_for_inference(fused)
+    changes = change_rows()
     variants = [(fused if options['fuse_conv_bn'] else subject.model,
                  dict(options, fuse_conv_bn=False))
-                for _, options in CHANGES]
+                for _, options in changes]
     with ExitStack() as stack:
         if forced:
             stack.enter_context(forced_proposals(subject.model, forced))
@@ -356,7 +365,7 @@ def measure_changes(subject: Subject, forced: Optional[int], warmup: int,
         ms = interleaved_ms(variants, subject.batches, warmup, repeats,
                             device)
         rows = []
-        for (label, _), (model, options), t in zip(CHANGES, variants, ms):
+        for (label, _), (model, options), t in zip(changes, variants, ms):
             with test_options(model, **options):
                 stages = profile_stages(model, subject.batches, warmup=1,
                                         repeats=repeats, device=device)
@@ -542,13 +551,6 @@ def dekr_split_line(stages: Dict[str, float], forced: Optional[int]) -> str:
             f'head + decode {stages.get(HEAD, 0.):.1f} ms, after the '
             f'backbone {after_backbone_share(stages):.1%} (profiled'
             + (f', {forced} proposals forced)' if forced else ')'))
-
-
-def write_report(report: str, path: Optional[str]) -> None:
-    if path:
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        with open(path, 'w') as f:
-            f.write(report + '\n')
 
 
 # --------------------------------------------------------------------------

@@ -36,7 +36,6 @@ Example (CPU-sized pair, random weights)::
 """
 import argparse
 import glob
-import os
 import os.path as osp
 import statistics
 import tempfile
@@ -47,7 +46,8 @@ import numpy as np
 import torch
 
 from logocap_mmpose.utils.tooling import (Column, Stopwatch, load_config,
-                                          markdown_table, short_name)
+                                          markdown_table, short_name,
+                                          write_report)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_IMG_DIR = osp.join(osp.dirname(REPO), 'shared', 'data', 'coco-mini',
@@ -343,10 +343,7 @@ def main(argv=None) -> str:
     ]
     report = markdown_table(COLUMNS, rows) + '\n\n' + '\n'.join(notes)
     print('\n' + report)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(report + '\n')
+    write_report(report, args.out)
     return report
 
 

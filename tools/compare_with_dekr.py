@@ -41,7 +41,8 @@ from logocap_mmpose.utils.tooling import (Column, build_model, count_params,
                                           set_test_options, short_name,
                                           test_options, time_end_to_end,
                                           time_ratio_sentence,
-                                          val_image_paths, workload_note)
+                                          val_image_paths, workload_note,
+                                          write_report)
 
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('APM', 'coco/AP (M)'),
@@ -382,10 +383,7 @@ def main(argv=None) -> str:
         notes.insert(1, 'Workload: ' + note)
     table = markdown_table(RESULT_COLUMNS, rows) + '\n\n' + '\n'.join(notes)
     print('\n' + table)
-    if args.out:
-        os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-        with open(args.out, 'w') as f:
-            f.write(table + '\n')
+    write_report(table, args.out)
     return table
 
 

@@ -12,8 +12,9 @@ between: on MMPose's DEKR head it pairs the BatchNorm after a deformable
 conv (a ``DeformConv2d`` is no ``Conv2d``) with the 102-channel offset conv
 in front of it and stops with a shape error (measured with the DEKR
 configs here). This rule fuses 52 of DEKR-EfficientNet's 54 BatchNorms
-(309 of 311 with HRNet-W32) and keeps its outputs. That every pair is a real conv -> BN pair of the forward pass is
-checked per config by comparing outputs before and after fusion
+(309 of 311 with HRNet-W32) and keeps its outputs. That every pair is a
+real conv -> BN pair of the forward pass is checked per config by comparing
+outputs before and after fusion
 (``tests/test_models/test_inference_speed.py``).
 
 :class:`~logocap_mmpose.models.LOGOCAPPoseEstimator` fuses itself on its
@@ -43,8 +44,8 @@ class FusedModelError(RuntimeError):
 def count_batch_norms(module: nn.Module) -> int:
     """Number of BatchNorm layers with running statistics in ``module``."""
     return sum(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) and
-        m.track_running_stats for m in module.modules())
+        isinstance(m, _BatchNorm) and m.track_running_stats
+        for m in module.modules())
 
 
 def fold_batch_norm(conv: nn.Conv2d, norm: _BatchNorm) -> None:

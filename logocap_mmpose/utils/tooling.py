@@ -21,6 +21,7 @@ MMPose are imported inside the functions that need them.
 """
 import copy
 import json
+import os
 import os.path as osp
 import statistics
 import time
@@ -387,6 +388,15 @@ def markdown_table(columns: Sequence[Column],
         lines.append('| ' + ' | '.join(c.cell(row, missing)
                                        for c in columns) + ' |')
     return '\n'.join(lines)
+
+
+def write_report(report: str, path: Optional[str]) -> None:
+    """Write a tool's report (plus a final newline) to ``path``, creating
+    its folder; nothing when ``path`` is empty."""
+    if path:
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(report + '\n')
 
 
 def time_ratio_sentence(logocap_ms: float, dekr_ms: float,

@@ -20,10 +20,9 @@ def cpu_config(max_proposals: int = 10) -> Config:
     return cfg
 
 
-@pytest.fixture(scope='session')
-def seeded_model():
-    """The CPU-config model in eval mode: seeded random weights, large head
-    weights and a positive heatmap bias (many clear centre peaks)."""
+def seeded_cpu_model():
+    """A new CPU-config model in eval mode: seeded random weights, large
+    head weights and a positive heatmap bias (many clear centre peaks)."""
     from mmpose.apis import init_model
     net = init_model(cpu_config(), None, device='cpu')
     torch.manual_seed(3)
@@ -33,3 +32,9 @@ def seeded_model():
     with torch.no_grad():
         net.head.heatmap_layers[-1].bias.fill_(0.5)
     return net.eval()
+
+
+@pytest.fixture(scope='session')
+def seeded_model():
+    """:func:`seeded_cpu_model`, one for the session."""
+    return seeded_cpu_model()

@@ -14,10 +14,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
 from tests.conftest import REPO
+from tests.test_deploy.conftest import CPU_CONFIG, seeded_cpu_model
 
 ort = pytest.importorskip(
     'onnxruntime', reason='onnxruntime is not installed (optional: '
@@ -31,8 +31,6 @@ from logocap_mmpose.deploy import (DenseNetwork, ONNXDenseNetwork,  # noqa
                                    export_onnx, onnx_inference,
                                    predict_from_maps, preprocess_from_config)
 
-CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
-                      'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
 # onnxruntime vs PyTorch on the dense maps: relative to each map's range
 MAP_RTOL = 1e-5
 # poses from onnxruntime's maps vs PyTorch's: float rounding (measured
@@ -44,24 +42,10 @@ SCORE_TOL = 1e-5
 MAX_TIE_SHARE = 0.02
 
 
-def load_cfg():
-    cfg = Config.fromfile(CPU_CONFIG)
-    cfg.model.backbone.pretrained = False  # random weights, offline
-    cfg.model.test_cfg.max_proposals = 10
-    return cfg
-
-
 @pytest.fixture(scope='module')
 def model():
-    from mmpose.apis import init_model
-    net = init_model(load_cfg(), None, device='cpu')
-    torch.manual_seed(3)  # large head weights: many clear centre peaks
-    for m in net.head.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            torch.nn.init.normal_(m.weight, 0, 0.05)
-    with torch.no_grad():
-        net.head.heatmap_layers[-1].bias.fill_(0.5)
-    return net.eval()
+    """This module's own model (its tests change its settings)."""
+    return seeded_cpu_model()
 
 
 @pytest.fixture(scope='module')
