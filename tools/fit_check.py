@@ -37,6 +37,8 @@ from logocap_mmpose.utils.tooling import (Column, Stopwatch,
                                           markdown_table, write_coco_subset)
 
 MODES = ('baseline', 'kems_only', 'kams_only', 'full')
+# extra rows: (row name, test mode, kams_only_decode)
+EXTRA_ROWS = {'kams_only_top2': ('kams_only', 'top2')}
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('AR', 'coco/AR')]
 
@@ -57,10 +59,17 @@ def parse_args():
     parser.add_argument('--num-images', type=int, default=16,
                         help='images to fit (the first ones by id that hold '
                         'a person with keypoints)')
+    parser.add_argument(
+        '--first-image', type=int, default=0,
+        help='skip this many of those images first (e.g. 16 with '
+        '--num-images 16: a second, disjoint set)')
     parser.add_argument('--epochs', type=int, default=100,
                         help='training epochs over the N images')
-    parser.add_argument('--modes', nargs='+', default=list(MODES),
-                        choices=MODES, help='test_cfg.mode values to score')
+    parser.add_argument(
+        '--modes', nargs='+', default=list(MODES) + list(EXTRA_ROWS),
+        choices=MODES + tuple(EXTRA_ROWS),
+        help='test_cfg.mode values to score; kams_only_top2 is kams_only '
+        "with head.adaptation_cfg.kams_only_decode='top2'")
     parser.add_argument('--work-dir', default='work_dirs/fit_check',
                         help='logs, the subset annotation file and the '
                         'final checkpoint go here')
@@ -72,15 +81,19 @@ def parse_args():
     return parser.parse_args()
 
 
-def subset_annotations(src: str, num_images: int, dst: str) -> List[int]:
-    """Write the first ``num_images`` images (by id) with a keypoint-labelled
-    person, with all their annotations, to ``dst``; return their ids."""
+def subset_annotations(src: str, num_images: int, dst: str,
+                       first: int = 0) -> List[int]:
+    """Write ``num_images`` images with a keypoint-labelled person, from the
+    ``first``-th in id order, with all their annotations, to ``dst``; return
+    their ids."""
     with open(src) as f:
         coco = json.load(f)
-    ids = labelled_image_ids(coco)[:num_images]
+    labelled = labelled_image_ids(coco)
+    ids = labelled[first:first + num_images]
     if len(ids) < num_images:
-        raise ValueError(f'{src} has only {len(ids)} images with a '
-                         f'keypoint-labelled person; asked for {num_images}')
+        raise ValueError(f'{src} has only {len(labelled)} images with a '
+                         f'keypoint-labelled person; asked for images '
+                         f'{first} to {first + num_images - 1}')
     write_coco_subset(coco, ids, dst)
     return ids
 
@@ -156,7 +169,9 @@ def markdown(rows: Dict[str, Dict[str, float]], gate: float, args,
     ]
     table = markdown_table(
         columns, [dict(res, mode=mode) for mode, res in rows.items()])
-    return (f'{table}\n\n{args.num_images} images, {args.epochs} epochs, '
+    return (f'{table}\n\n{args.num_images} images (from the '
+            f'{args.first_image}-th labelled one), seed {args.seed}, '
+            f'{args.epochs} epochs, '
             f'{minutes:.1f} min; final oks_gate_ratio (last epoch mean) '
             f'{gate:.3f}')
 
@@ -170,7 +185,7 @@ def main():
         raise FileNotFoundError(f'annotation file {src} not found (set '
                                 '--data-root / --ann-file)')
     ann_file = osp.abspath(osp.join(args.work_dir, 'fit_annotations.json'))
-    subset_annotations(src, args.num_images, ann_file)
+    subset_annotations(src, args.num_images, ann_file, args.first_image)
     cfg = fit_config(cfg, args, ann_file)
     runner = Runner.from_cfg(cfg)
     recorder = GateRecorder()
@@ -178,10 +193,12 @@ def main():
     with Stopwatch() as watch:
         runner.train()
     rows = {}
-    test_cfg = runner.model.test_cfg
-    for mode in args.modes:
-        test_cfg['mode'] = mode
-        rows[mode] = runner.test()
+    test_cfg, head = runner.model.test_cfg, runner.model.head
+    default_decode = head.kams_only_decode
+    for row in args.modes:
+        test_cfg['mode'], head.kams_only_decode = EXTRA_ROWS.get(
+            row, (row, default_decode))
+        rows[row] = runner.test()
     table = markdown(rows, recorder.last_epoch_mean(), args,
                      watch.seconds / 60)
     print(table)

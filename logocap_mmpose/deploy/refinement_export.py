@@ -57,6 +57,7 @@ from torch import Tensor
 
 from ..models.adaptation import top2_decode
 from ..models.kem import gaussian_window, kam_cell_size, window_steps
+from ..models.refinement import kams_only_lambda
 
 REFINE_INPUTS = ('heatmaps', 'embedding', 'initial')
 REFINE_OUTPUTS = ('keypoints', 'scores')
@@ -218,6 +219,7 @@ class RefinementNetwork(nn.Module):
         self.stride = float(head.stride)
         self.global_kem_size = int(head.global_kem_size)
         self.top2_lambda = float(head.top2_lambda)
+        self.kams_only_lambda = float(kams_only_lambda(head))
         self.register_buffer('kem_offsets', head.kem_offsets.clone(),
                              persistent=False)
         self.register_buffer('cell_size', kam_cell_size(head.kem_offsets),
@@ -267,7 +269,7 @@ class RefinementNetwork(nn.Module):
             return initial, scores
         if self.mode == 'kams_only':
             kams = self.kams(embedding, initial)
-            offsets, scores = top2_decode(kams, self.top2_lambda)
+            offsets, scores = top2_decode(kams, self.kams_only_lambda)
             offsets = offsets * self.cell_size[:, None]
         else:
             maps = self.global_kems(keypoint_heatmaps, initial)

@@ -70,7 +70,8 @@ def top2_decode(maps: Tensor, lam: float = 0.75) -> Tuple[Tensor, Tensor]:
 
     Args:
         maps (Tensor): (M, K, a, a).
-        lam (float): weight of the largest cell.
+        lam (float): weight of the largest cell (1: the arg-max cell and
+            its value).
 
     Returns:
         tuple: ``offsets`` (M, K, 2) as (x, y) from the window centre and

@@ -7,7 +7,10 @@ and returns the final keypoints (B, N, K, 2) and scores (B, N, K):
 
 - ``baseline``: the initial (centre-offset) poses, scored by their heatmaps;
 - ``kems_only``: top-2 decoding of the reweighed global KEMs;
-- ``kams_only``: top-2 decoding of the KAMs, cells scaled to pixels;
+- ``kams_only``: the KAMs alone, cells scaled to pixels. As the authors'
+  partial refinement, the largest cell scored by its value
+  (``adaptation_cfg.kams_only_decode='argmax'``, the default), or the top-2
+  average of the other modes (``'top2'``);
 - ``full``: the paper's method, global KEMs adapted by the KAMs.
 """
 from typing import Tuple
@@ -33,13 +36,22 @@ def refine_baseline(head, keypoint_heatmaps: Tensor, embedding: Tensor,
 
 def refine_kams_only(head, keypoint_heatmaps: Tensor, embedding: Tensor,
                      initial: Tensor) -> Refined:
-    """Top-2 decoding of the KAMs alone, cells scaled to pixels."""
+    """The KAMs alone, cells scaled to pixels: the arg-max cell and its
+    value, or the top-2 average (``head.kams_only_decode``)."""
     kams = head.kams(embedding, head.local_poses(initial)).clamp(0, 1)
     with record_function(profiling.DECODE):
-        offsets, scores = top2_decode(kams.flatten(0, 1), head.top2_lambda)
+        offsets, scores = top2_decode(kams.flatten(0, 1),
+                                      kams_only_lambda(head))
         offsets = offsets * kam_cell_size(head.kem_offsets)[:, None]
     return (initial + offsets.reshape(initial.shape),
             scores.reshape(initial.shape[:3]))
+
+
+def kams_only_lambda(head) -> float:
+    """Weight of the largest cell in the ``kams_only`` decoding: 1 (the
+    arg-max cell alone, the authors' partial refinement) or the head's
+    ``top2_lambda``."""
+    return 1.0 if head.kams_only_decode == 'argmax' else head.top2_lambda
 
 
 def refine_kems_only(head, keypoint_heatmaps: Tensor, embedding: Tensor,

@@ -1,6 +1,7 @@
 """Each LOGO-CAP stage alone: KEM geometry, Attentive Norm, CMP,
 contextual adaptation, top-2 decoding, OKS targets and the OKS kernel loss."""
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ from logocap_mmpose.models import (AttentiveNorm2d, ConvMessagePassing,
 from logocap_mmpose.models.kem import (gaussian_window, keypoint_scales,
                                        local_kem_offsets, sample_global_kems,
                                        sample_local_kems)
+from logocap_mmpose.models.heads import LOGOCAPHead
+from logocap_mmpose.models.refinement import REFINERS
 from mmpose.registry import MODELS
 
 from tests.conftest import COCO_SIGMAS
@@ -242,3 +245,39 @@ def test_oks_targets_without_ground_truth():
                            torch.zeros(2, 0, 2), torch.zeros(2, 0),
                            torch.tensor([0.05, 0.1]))
     assert t['weights'].shape == (2, 3, 2) and not t['gate'].any()
+
+
+@pytest.mark.parametrize('decode', ['argmax', 'top2'])
+def test_kams_only_decoding_on_hand_made_grid(decode):
+    """``kams_only`` reads the KAM grid alone: 'argmax' (the authors'
+    partial refinement) moves the initial keypoint to the largest cell and
+    scores it by that cell's value; 'top2' averages the two largest."""
+    offsets = local_kem_offsets(torch.tensor([1.0, 2.0]), 5, 2.0)  # (2,5,5,2)
+    kams = torch.zeros(1, 1, 2, 5, 5)  # (B, N, K, S, S)
+    kams[0, 0, 0, 1, 4], kams[0, 0, 0, 3, 2] = 0.9, 0.5  # (row, col)
+    kams[0, 0, 1, 2, 0], kams[0, 0, 1, 2, 1] = 0.6, 0.4
+    head = SimpleNamespace(
+        kams=lambda embedding, poses: kams, local_poses=lambda p: p,
+        kem_offsets=offsets, top2_lambda=0.75, kams_only_decode=decode)
+    initial = torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])  # (1,1,2,2)
+    keypoints, scores = REFINERS['kams_only'](head, None, None, initial)
+    # cell (row i, col j) of keypoint k is at initial + scale_k * (j-2, i-2)
+    first = torch.tensor([10.0 + 2, 20.0 - 1])
+    second = torch.tensor([30.0 - 2 * 2, 40.0 + 0])
+    if decode == 'argmax':
+        expected = torch.stack((first, second))
+        expected_scores = torch.tensor([0.9, 0.6])
+    else:
+        expected = torch.stack((
+            0.75 * first + 0.25 * torch.tensor([10.0 + 0, 20.0 + 1]),
+            0.75 * second + 0.25 * torch.tensor([30.0 - 2, 40.0 + 0])))
+        expected_scores = torch.tensor([0.75 * 0.9 + 0.25 * 0.5,
+                                        0.75 * 0.6 + 0.25 * 0.4])
+    assert torch.allclose(keypoints[0, 0], expected, atol=1e-5)
+    assert torch.allclose(scores[0, 0], expected_scores, atol=1e-6)
+
+
+def test_kams_only_decode_is_checked():
+    with pytest.raises(ValueError, match='kams_only_decode'):
+        LOGOCAPHead(in_channels=8, adaptation_cfg=dict(
+            kams_only_decode='mean'))

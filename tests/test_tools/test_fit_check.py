@@ -35,6 +35,10 @@ def test_subset_is_deterministic_and_labelled(tmp_path):
                    and not a['iscrowd'] for a in subset['annotations'])
     with pytest.raises(ValueError, match='only'):
         fit_check.subset_annotations(src, 10**6, str(tmp_path / 'c.json'))
+    second = fit_check.subset_annotations(src, 16, str(tmp_path / 'd.json'),
+                                          first=16)
+    assert len(second) == 16 and not set(second) & set(ids)
+    assert min(second) > max(ids)  # the next 16 in id order
 
 
 def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
@@ -62,14 +66,16 @@ def test_table_has_one_row_per_mode_in_metric_order():
         'full': {'coco/AP': 0.5, 'coco/AP .5': 0.6, 'coco/AP .75': 0.7,
                  'coco/AR': 0.8},
     }
-    args = argparse.Namespace(num_images=4, epochs=2)
+    args = argparse.Namespace(num_images=4, epochs=2, first_image=16,
+                              seed=3)
     table = fit_check.markdown(rows, 0.25, args, 1.5).splitlines()
     assert table[:4] == ['| mode | AP | AP50 | AP75 | AR |',
                          '|---|---|---|---|---|',
                          '| baseline | 0.100 | 0.200 | 0.300 | 0.400 |',
                          '| full | 0.500 | 0.600 | 0.700 | 0.800 |']
-    assert table[5] == ('4 images, 2 epochs, 1.5 min; final oks_gate_ratio '
-                        '(last epoch mean) 0.250')
+    assert table[5] == ('4 images (from the 16-th labelled one), seed 3, 2 '
+                        'epochs, 1.5 min; final oks_gate_ratio (last epoch '
+                        'mean) 0.250')
 
 
 def test_short_fit_prints_one_row_per_mode(tmp_path):
@@ -85,7 +91,7 @@ def test_short_fit_prints_one_row_per_mode(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = out.read_text()
-    for mode in fit_check.MODES:
+    for mode in fit_check.MODES + tuple(fit_check.EXTRA_ROWS):
         assert f'| {mode} |' in table
     assert 'oks_gate_ratio' in table
     assert 'eta:' in proc.stdout + proc.stderr  # MMEngine's progress log

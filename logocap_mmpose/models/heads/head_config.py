@@ -12,7 +12,7 @@ Architecture comes in sub-configs, as MMPose users read heads such as RTMO:
   ``norm_cfg`` of the second block: Attentive Norm, or BN for the paper's
   Table 5 ablation);
 - ``adaptation_cfg``: contextual adaptation and decoding (``impl``,
-  ``top2_lambda``).
+  ``top2_lambda``, ``kams_only_decode``).
 
 Training-only settings (``num_proposals``, ``oks_threshold``,
 ``inject_gt_proposals``) are read from ``model.train_cfg``, which MMPose's
@@ -39,11 +39,13 @@ KEM_CFG = dict(
 CMP_CFG = dict(
     channels=(512, 256, 128),
     norm_cfg=dict(type='AttentiveNorm', num_mixtures=20))
-ADAPTATION_CFG = dict(impl='fft', top2_lambda=0.75)
+ADAPTATION_CFG = dict(
+    impl='fft', top2_lambda=0.75, kams_only_decode='argmax')
 TRAIN_CFG = dict(num_proposals=30, oks_threshold=0.5,
                  inject_gt_proposals=False)
 SAMPLINGS = ('centred', 'authors')
 ADAPTATION_IMPLS = ('fft', 'conv')
+KAMS_ONLY_DECODES = ('argmax', 'top2')
 
 # flat key of older configs -> (group, key in the group)
 LEGACY_KEYS = {
@@ -92,7 +94,8 @@ def group_head_settings(groups: Dict[str, Optional[dict]],
 
     Raises:
         TypeError: an unknown key.
-        ValueError: an unknown ``sampling`` or ``impl``.
+        ValueError: an unknown ``sampling``, ``impl`` or
+            ``kams_only_decode``.
     """
     cfgs = {name: _merged(DEFAULTS[name], groups.get(name), name)
             for name in DEFAULTS}
@@ -126,6 +129,10 @@ def group_head_settings(groups: Dict[str, Optional[dict]],
         raise ValueError(f'adaptation_cfg.impl must be one of '
                          f"{ADAPTATION_IMPLS}, got "
                          f"{cfgs['adaptation_cfg']['impl']!r}")
+    if cfgs['adaptation_cfg']['kams_only_decode'] not in KAMS_ONLY_DECODES:
+        raise ValueError(f'adaptation_cfg.kams_only_decode must be one of '
+                         f'{KAMS_ONLY_DECODES}, got '
+                         f"{cfgs['adaptation_cfg']['kams_only_decode']!r}")
     return cfgs, train
 
 

@@ -73,7 +73,11 @@ class LOGOCAPHead(BaseHead):
             'BN')`` for the paper's Table 5 ablation).
         adaptation_cfg (dict, optional): ``impl`` 'fft' (the true
             convolution through FFTs, 3-6x cheaper on CPU) or 'conv'
-            (grouped conv2d, as the authors); ``top2_lambda`` (0.75).
+            (grouped conv2d, as the authors); ``top2_lambda`` (0.75);
+            ``kams_only_decode``, the decoding of the ``kams_only`` test
+            mode: 'argmax' (the authors' partial refinement: the largest
+            KAM cell, scored by its value; default) or 'top2' (the top-2
+            average of the other modes).
         heatmap_loss / offset_loss / kam_loss / refine_loss (dict): losses.
         decoder (dict): the :class:`LOGOCAPLabel` codec config.
         init_cfg (dict, optional): initialisation config.
@@ -136,6 +140,7 @@ class LOGOCAPHead(BaseHead):
         self.sampling = kem['sampling']
         self.adaptation_impl = adapt['impl']
         self.top2_lambda = adapt['top2_lambda']
+        self.kams_only_decode = adapt['kams_only_decode']
 
         norm, act = branch['norm_cfg'], branch['act_cfg']
         self.heatmap_layers = conv_branch(in_channels,
