@@ -29,8 +29,10 @@ def _render_patches(out: np.ndarray, windows: np.ndarray,
                     sigma: Union[float, np.ndarray]) -> None:
     """Max-combine truncated Gaussians into ``out`` in place.
 
-    Each Gaussian lives on the cells within ``3*sigma`` (per axis) of its
-    continuous centre; only that square patch is computed and scattered.
+    Each Gaussian lives on the cells ``floor(c - 3*sigma - 1)`` to
+    ``ceil(c + 3*sigma + 2) - 1`` of each axis, ``c`` its continuous centre:
+    the authors' window, one cell wider before the centre than a 3-sigma cut
+    and two after. Only that patch is computed and scattered.
 
     Args:
         out (np.ndarray): (C, H, W) maps, updated with a max.
@@ -46,8 +48,9 @@ def _render_patches(out: np.ndarray, windows: np.ndarray,
     # (1, 1) for one sigma, (P, 1) per Gaussian: the same arithmetic either
     # way, so the fixed-sigma targets do not depend on this generalisation
     sigma = np.asarray(sigma, np.float64).reshape(-1, 1)
-    radius = 3 * sigma
-    reach = int(np.ceil(radius.max()))
+    first = np.floor(centres - 3 * sigma - 1)  # (P, 2), first cell
+    end = np.ceil(centres + 3 * sigma + 2)  # (P, 2), one past the last
+    reach = int(np.ceil(3 * sigma.max())) + 3
     steps = np.arange(-reach, reach + 1)
     base = np.round(centres).astype(np.int64)  # (P, 2)
     xs = base[:, 0, None] + steps  # (P, S)
@@ -56,8 +59,8 @@ def _render_patches(out: np.ndarray, windows: np.ndarray,
     dy = ys - centres[:, 1, None]
     gx = np.exp(-dx**2 / (2 * sigma**2))
     gy = np.exp(-dy**2 / (2 * sigma**2))
-    ok_x = (np.abs(dx) <= radius) & (xs >= 0) & (xs < W)
-    ok_y = (np.abs(dy) <= radius) & (ys >= 0) & (ys < H)
+    ok_x = (xs >= first[:, :1]) & (xs < end[:, :1]) & (xs >= 0) & (xs < W)
+    ok_y = (ys >= first[:, 1:]) & (ys < end[:, 1:]) & (ys >= 0) & (ys < H)
     keep = ok_y[:, :, None] & ok_x[:, None, :]  # (P, S, S)
     values = (gy[:, :, None] * gx[:, None, :]).astype(np.float32)[keep]
     flat = (ys[:, :, None] * W + xs[:, None, :])[keep]
@@ -73,20 +76,25 @@ class LOGOCAPLabel(BaseKeypointCodec):
     Encoding (N persons, K keypoints, heatmap size H x W):
         - ``heatmaps`` (K+1, H, W): Gaussians (``sigma``) at the keypoints and
           (``center_sigma``) at each person centre, which is the mean of the
-          visible keypoints; channel K is the centre. Combined by max.
-        - ``heatmap_weights`` (1, H, W): 1 inside every Gaussian's 3-sigma
-          square, ``background_weight`` elsewhere.
+          labelled keypoints (also those outside the input); channel K is the
+          centre. Combined by max. Each Gaussian is cut to the authors'
+          window, cells ``floor(c - 3 sigma - 1)`` to ``ceil(c + 3 sigma +
+          2) - 1`` per axis.
+        - ``heatmap_weights`` (1, H, W): 1 inside every Gaussian's window,
+          ``background_weight`` elsewhere.
         - ``displacements`` (2K, H, W): keypoint minus cell over a
           ``2*offset_radius`` square window at each centre; channel 2k is x.
         - ``displacement_weights`` (2K, H, W): ``1/sqrt(area)`` for visible
-          keypoints; overlapping windows go to the smaller person.
+          keypoints; where windows overlap, each keypoint channel goes to
+          the smallest person labelling that keypoint.
         - ``instance_keypoints`` (N, K, 2), ``instance_keypoints_visible``
           (N, K), ``instance_areas`` (N,): ground truth in input space for the
           on-the-fly OKS matching of the head.
         Persons whose annotated area (the area before augmentation, in image
-        pixels, as the authors) is below ``min_center_area`` get no centre
-        and no offsets but keep their keypoint heatmaps and stay OKS ground
-        truth. Keypoints outside the input are treated as invisible.
+        pixels, as the authors) is below ``min_center_area``, or whose centre
+        falls outside the input, get no centre and no offsets but keep their
+        keypoint heatmaps and stay OKS ground truth. Keypoints outside the
+        input are treated as invisible.
 
     Scale-aware keypoint targets (``scale_aware_sigma=True``, off by default):
         every person p gets its own keypoint Gaussian width
@@ -98,7 +106,7 @@ class LOGOCAPLabel(BaseKeypointCodec):
         ``BottomupRandomAffine`` leaves it, i.e. after the augmentation, or
         the keypoint box without one). A person whose side ``sqrt(area_p)``
         equals the reference size gets exactly the fixed ``sigma``; a person
-        twice as large a Gaussian twice as wide. The 3-sigma windows of
+        twice as large a Gaussian twice as wide. The windows of
         ``heatmap_weights`` follow each Gaussian. The centre Gaussian keeps
         ``center_sigma``: the centre NMS, the offset window and the head's
         decoding are sized for it.
@@ -284,14 +292,20 @@ class LOGOCAPLabel(BaseKeypointCodec):
         visible = (keypoints_visible > 0) & inside  # (N, K)
 
         uv = self.to_heatmap(keypoints)  # (N, K, 2)
-        n_vis = visible.sum(1)
-        centers = (uv * visible[..., None]).sum(1) / np.maximum(n_vis, 1)[:,
-                                                                         None]
+        # the centre: the mean of all labelled keypoints, those the
+        # augmentation moved off the input included (as the authors)
+        labelled = keypoints_visible > 0
+        n_labelled = labelled.sum(1)
+        centers = (uv * labelled[..., None]).sum(1) / np.maximum(
+            n_labelled, 1)[:, None]
         annotated = area
         if warp_mat is not None:
             det = abs(float(np.linalg.det(np.asarray(warp_mat)[:2, :2])))
             annotated = area / max(det, 1e-12)
-        has_center = (n_vis > 0) & (annotated >= self.min_center_area)
+        center_px = self.to_input(centers)
+        has_center = ((n_labelled > 0) & (annotated >= self.min_center_area)
+                      & (center_px[:, 0] >= 0) & (center_px[:, 0] < in_w)
+                      & (center_px[:, 1] >= 0) & (center_px[:, 1] < in_h))
 
         # truncated Gaussians at the keypoints (sigma) and centres, max-combined
         heatmaps = np.zeros((K + 1, H, W), np.float32)
@@ -317,7 +331,13 @@ class LOGOCAPLabel(BaseKeypointCodec):
             instance_areas=area)
 
     def _encode_offsets(self, uv, visible, centers, has_center, area):
-        """Offset targets over the windows at the centres; smaller wins."""
+        """Offset targets over the windows at the centres.
+
+        Where windows overlap, each keypoint channel of a cell goes to the
+        smallest person that labels that keypoint (the authors' rule,
+        without its dependence on the order of the persons; see the
+        README's design notes).
+        """
         N, K, _ = uv.shape
         W, H = self.heatmap_size
         r = self.offset_radius
@@ -327,24 +347,24 @@ class LOGOCAPLabel(BaseKeypointCodec):
         in_y = (ys >= start[:, 1:]) & (ys < start[:, 1:] + 2 * r)  # (N, H)
         cover = in_y[:, :, None] & in_x[:, None, :] & has_center[:, None,
                                                                  None]
-        displacements = np.zeros((K, 2, H, W), np.float32)
-        weights = np.zeros((K, 2, H, W), np.float32)
-        if N == 0 or not cover.any():
-            return displacements.reshape(2 * K, H, W), weights.reshape(
-                2 * K, H, W)
-        owner = np.where(cover, area[:, None, None], np.inf).argmin(0)
-        covered = cover.any(0)  # (H, W)
-        own_uv = uv[owner]  # (H, W, K, 2)
-        grid = np.stack(np.meshgrid(xs, ys), -1).astype(np.float32)
-        disp = own_uv - grid[:, :, None, :]  # (H, W, K, 2)
-        w = (visible[owner] * covered[..., None]) / np.sqrt(
-            np.maximum(area[owner], 1.0))[..., None]  # (H, W, K)
-        displacements = disp.transpose(2, 3, 0, 1) * covered
-        weights = np.broadcast_to(w.transpose(2, 0, 1)[:, None], weights.shape)
-        return (np.ascontiguousarray(displacements.reshape(2 * K, H, W),
-                                     np.float32),
-                np.ascontiguousarray(weights.reshape(2 * K, H, W),
-                                     np.float32))
+        displacements = np.zeros((K, 2, H * W), np.float32)
+        weights = np.zeros((K, 2, H * W), np.float32)
+        cells = np.flatnonzero(cover.any(0))  # (M,) covered cells
+        if len(cells):
+            # (N, K, M): person n covers cell m and labels keypoint k
+            claims = cover.reshape(N, -1)[:, None, cells] & visible[:, :,
+                                                                    None]
+            sizes = np.where(claims, area[:, None, None], np.inf)
+            owner = sizes.argmin(0)  # (K, M), the smallest claimant
+            claimed = claims.any(0)
+            grid = np.stack((cells % W, cells // W), -1)  # (M, 2)
+            own_uv = uv[owner, np.arange(K)[:, None]]  # (K, M, 2)
+            disp = (own_uv - grid).transpose(0, 2, 1)  # (K, 2, M)
+            w = claimed / np.sqrt(np.maximum(area[owner], 1.0))  # (K, M)
+            displacements[:, :, cells] = disp * claimed[:, None]
+            weights[:, :, cells] = w[:, None]
+        return (displacements.reshape(2 * K, H, W),
+                weights.reshape(2 * K, H, W))
 
     def window_targets(self, window_centers: Tensor, gt_keypoints: Tensor,
                        window_size: int) -> Tensor:

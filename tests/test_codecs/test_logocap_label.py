@@ -83,6 +83,29 @@ def test_overlap_goes_to_smaller_person_and_small_person_has_no_center():
     assert enc['instance_keypoints_visible'][2].sum() == 2
 
 
+def test_overlap_is_decided_per_keypoint_channel():
+    """In a shared cell, each keypoint channel goes to the smallest person
+    that labels it: a small person without keypoint 1 leaves channel 1 to
+    the larger one (as the authors), while it takes channel 0."""
+    codec = build()
+    kpts = np.array([[[100, 100], [110, 110]], [[104, 104], [108, 108]]],
+                    np.float32)
+    vis = np.array([[1, 1], [1, 0]], np.float32)  # person 1 lacks keypoint 1
+    area = np.array([5000, 3000], np.float32)
+    enc = codec.encode(kpts, vis, area=area)
+    w, d = enc['displacement_weights'], enc['displacements']
+    shared = np.isclose(w[0], 1 / np.sqrt(3000)) & np.isclose(
+        w[2], 1 / np.sqrt(5000))
+    assert shared.sum() > 0
+    y, x = np.argwhere(shared)[0]
+    np.testing.assert_allclose(  # channel 1 points at person 0's keypoint
+        codec.to_input(np.array([x + d[2, y, x], y + d[3, y, x]])),
+        [110, 110], atol=1e-4)
+    np.testing.assert_allclose(
+        codec.to_input(np.array([x + d[0, y, x], y + d[1, y, x]])),
+        [104, 104], atol=1e-4)
+
+
 def test_center_cut_off_uses_the_annotated_area():
     """The 32^2 cut-off applies to the area before augmentation: a person
     shrunk to 500 input px^2 by a 0.5x resize (2000 annotated) keeps its

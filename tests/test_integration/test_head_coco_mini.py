@@ -41,7 +41,7 @@ def train_batch(n=2):
              shift_factor=0.2, scale_factor=(0.75, 1.5), rotate_factor=30),
         dict(type='RandomFlip', direction='horizontal'),
         dict(type='GenerateTarget', encoder=CODEC),
-        dict(type='BottomupGetHeatmapMask'),
+        dict(type='LOGOCAPGetHeatmapMask'),
         dict(type='PackPoseInputs')
     ]
     dataset = DATASETS.build(

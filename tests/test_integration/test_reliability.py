@@ -365,7 +365,7 @@ train_pipeline = [
     dict(type='BottomupRandomAffine', input_size=(128, 128)),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
-    dict(type='BottomupGetHeatmapMask'),
+    dict(type='LOGOCAPGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [

@@ -71,7 +71,7 @@ def small_config(root, work_dir, iters):
                          rotate_factor=30),
                     dict(type='RandomFlip', direction='horizontal'),
                     dict(type='GenerateTarget', encoder=codec),
-                    dict(type='BottomupGetHeatmapMask'),
+                    dict(type='LOGOCAPGetHeatmapMask'),
                     dict(type='PackPoseInputs')
                 ])),
         train_cfg=dict(by_epoch=False, max_iters=iters),

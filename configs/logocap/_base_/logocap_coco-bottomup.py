@@ -89,7 +89,7 @@ train_pipeline = [
         distribution='uniform'),
     dict(type='RandomFlip', direction='horizontal'),
     dict(type='GenerateTarget', encoder=codec),
-    dict(type='BottomupGetHeatmapMask'),
+    dict(type='LOGOCAPGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
 val_pipeline = [

@@ -2,7 +2,7 @@
 
 No ``../shared`` data is needed: the samples come from MMPose's
 ``get_coco_sample`` (as MMPose's own head tests) and pass through the same
-``GenerateTarget`` / ``BottomupGetHeatmapMask`` / ``PackPoseInputs`` steps as
+``GenerateTarget`` / ``LOGOCAPGetHeatmapMask`` / ``PackPoseInputs`` steps as
 the training pipeline. The coco-mini tests in ``test_integration`` run the
 same paths on real images.
 """
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from logocap_mmpose.datasets import LOGOCAPGetHeatmapMask
 from logocap_mmpose.models.heads.head_config import LOGOCAPDeprecationWarning
-from mmpose.datasets.transforms import (BottomupGetHeatmapMask,
-                                        GenerateTarget, PackPoseInputs)
+from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
 from mmpose.registry import MODELS
 from mmpose.testing import get_coco_sample
 from tests.conftest import COCO_SIGMAS
@@ -42,7 +42,7 @@ def build_head(**kw) -> torch.nn.Module:
 def synthetic_batch(num_images: int = 2, num_persons: int = 2) -> list:
     """Packed data samples of ``num_images`` 128x128 images, each with
     ``num_persons`` side-by-side persons of 17 visible keypoints."""
-    steps = [GenerateTarget(encoder=CODEC), BottomupGetHeatmapMask(),
+    steps = [GenerateTarget(encoder=CODEC), LOGOCAPGetHeatmapMask(),
              PackPoseInputs()]
     samples = []
     for i in range(num_images):
