@@ -159,11 +159,20 @@ class GateRecorder(Hook):
         last = self.values[-self.iters_per_epoch:]
         return sum(last) / len(last) if last else float('nan')
 
+    def ungated(self) -> str:
+        """Iterations where no proposal of the batch passed the gate (the
+        CMP then saw no proposal and its BatchNorm statistics did not
+        move), and the last of them, e.g. '12 (last: 40 of 200)'."""
+        closed = [i + 1 for i, v in enumerate(self.values) if v == 0]
+        last = closed[-1] if closed else 0
+        return f'{len(closed)} (last: {last} of {len(self.values)})'
+
 
 def markdown(rows: Dict[str, Dict[str, float]], gate: float, args,
-             minutes: float) -> str:
+             minutes: float, ungated: str = '') -> str:
     """The fit table: one row per mode (``rows``: mode -> CocoMetric
-    results) and a line with the budget and the final gate ratio."""
+    results) and a line with the budget, the final gate ratio and the
+    iterations with no gated proposal (``ungated``)."""
     columns = [Column('mode', 'mode')] + [
         Column(key, name, '{:.3f}') for name, key in METRICS
     ]
@@ -173,7 +182,9 @@ def markdown(rows: Dict[str, Dict[str, float]], gate: float, args,
             f'{args.first_image}-th labelled one), seed {args.seed}, '
             f'{args.epochs} epochs, '
             f'{minutes:.1f} min; final oks_gate_ratio (last epoch mean) '
-            f'{gate:.3f}')
+            f'{gate:.3f}' +
+            (f'; iterations with no gated proposal {ungated}'
+             if ungated else ''))
 
 
 def main():
@@ -200,7 +211,7 @@ def main():
             row, (row, default_decode))
         rows[row] = runner.test()
     table = markdown(rows, recorder.last_epoch_mean(), args,
-                     watch.seconds / 60)
+                     watch.seconds / 60, recorder.ungated())
     print(table)
     if args.out:
         with open(args.out, 'w') as f:

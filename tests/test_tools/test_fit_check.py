@@ -95,3 +95,15 @@ def test_short_fit_prints_one_row_per_mode(tmp_path):
         assert f'| {mode} |' in table
     assert 'oks_gate_ratio' in table
     assert 'eta:' in proc.stdout + proc.stderr  # MMEngine's progress log
+
+
+def test_gate_recorder_counts_iterations_with_no_gated_proposal():
+    recorder = fit_check.GateRecorder()
+    recorder.values = [0.0, 0.1, 0.0, 0.2, 0.3]
+    recorder.iters_per_epoch = 2
+    assert recorder.ungated() == '2 (last: 3 of 5)'
+    assert recorder.last_epoch_mean() == pytest.approx(0.25)
+    args = argparse.Namespace(num_images=4, epochs=2, first_image=0, seed=0)
+    line = fit_check.markdown({}, 0.25, args, 1.0, recorder.ungated())
+    assert line.endswith('iterations with no gated proposal 2 (last: 3 of '
+                         '5)')
