@@ -4,7 +4,7 @@ stage of LOGO-CAP add what the paper says it adds?
 
 It trains a config on N images of a COCO-style set (default: the first 16
 coco-mini train images that hold a person with keypoints, by image id), with
-augmentation off except the horizontal flip (``BottomupRandomAffine`` at scale
+augmentation off except the horizontal flip (the config's random affine at scale
 1, no rotation, no shift), a constant learning rate after the config's warm-up,
 then evaluates every ``model.test_cfg.mode`` on those same images with the
 config's test pipeline and ``CocoMetric``. It prints one markdown table
@@ -103,7 +103,7 @@ def no_augmentation(pipeline: List[dict]) -> List[dict]:
     (the horizontal flip stays)."""
     steps = []
     for step in copy.deepcopy(pipeline):
-        if step['type'] == 'BottomupRandomAffine':
+        if step['type'] in ('BottomupRandomAffine', 'LOGOCAPRandomAffine'):
             step.update(shift_factor=0.0, scale_factor=(1.0, 1.0),
                         rotate_factor=0.0)
         steps.append(step)

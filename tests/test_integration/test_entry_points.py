@@ -154,7 +154,7 @@ def test_paper_recipe():
         assert step.type == 'MultiStepLR' and step.milestones == [90, 120]
         assert cfg.train_dataloader.batch_size == 12
         aug = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
-        affine = aug['BottomupRandomAffine']
+        affine = aug['LOGOCAPRandomAffine']  # the authors' shift
         assert affine.input_size == (size, size)
         assert affine.scale_factor == (0.75, 1.5)
         assert affine.rotate_factor == 30 and affine.shift_factor == 0.2

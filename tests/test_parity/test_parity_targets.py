@@ -58,7 +58,7 @@ def fixture_pipeline(tmp_dir: str):
     for step in copy.deepcopy(cfg.train_dataloader.dataset.pipeline):
         if step['type'] == 'RandomFlip':
             continue
-        if step['type'] == 'BottomupRandomAffine':
+        if step['type'] == 'LOGOCAPRandomAffine':
             step.update(input_size=(size, size), shift_factor=0.0,
                         scale_factor=(1.0, 1.0), rotate_factor=0.0)
         if step['type'] == 'GenerateTarget':

@@ -48,7 +48,7 @@ def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
         work_dir=str(tmp_path), cfg_options={})
     cfg = fit_check.fit_config(cfg, args, '/data/sub.json')
     affine = [s for s in cfg.train_dataloader.dataset.pipeline
-              if s['type'] == 'BottomupRandomAffine'][0]
+              if s['type'] == 'LOGOCAPRandomAffine'][0]
     assert affine['scale_factor'] == (1.0, 1.0)
     assert affine['rotate_factor'] == 0 and affine['shift_factor'] == 0
     assert any(s['type'] == 'RandomFlip'

@@ -73,14 +73,18 @@ val_meta_keys = ('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
                  'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
                  'skeleton_links')
 
-# pipelines: the paper's augmentation (random scale U(0.75, 1.5) of the
-# short side, rotation U(-30, 30) deg, shift 0.2, horizontal flip)
+# pipelines: the paper's augmentation (crop side U(0.75, 1.5) x the short
+# side, rotation U(-30, 30) deg, crop centre shifted by integer px up to 0.2
+# of the crop side, horizontal flip). LOGOCAPRandomAffine is MMPose's
+# BottomupRandomAffine with the authors' shift (MMPose's is relative to the
+# image side; see datasets/augmentation.py). LOGOCAPGetHeatmapMask masks
+# crowd regions (RLE), which MMPose's BottomupGetHeatmapMask skips.
 train_pipeline = [
     # MMPose's LoadImage with clear errors (empty or undecodable files,
     # keypoint counts) and grayscale / BGRA / 0-1 float arrays
     dict(type='LOGOCAPLoadImage'),
     dict(
-        type='BottomupRandomAffine',
+        type='LOGOCAPRandomAffine',
         input_size=codec['input_size'],
         shift_factor=0.2,
         scale_factor=(0.75, 1.5),

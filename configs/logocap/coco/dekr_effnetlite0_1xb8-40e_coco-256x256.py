@@ -53,7 +53,7 @@ model = dict(
 train_pipeline = [
     dict(type='LOGOCAPLoadImage'),  # as its LOGO-CAP peer
     dict(
-        type='BottomupRandomAffine',
+        type='LOGOCAPRandomAffine',  # the same augmentation as its peer
         input_size=codec['input_size'],
         shift_factor=0.2,
         scale_factor=(0.75, 1.5),

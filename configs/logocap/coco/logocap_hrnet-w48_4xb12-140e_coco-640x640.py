@@ -29,7 +29,7 @@ model = dict(
 train_pipeline = [
     dict(type='LOGOCAPLoadImage'),
     dict(
-        type='BottomupRandomAffine',
+        type='LOGOCAPRandomAffine',
         input_size=codec['input_size'],
         shift_factor=0.2,
         scale_factor=(0.75, 1.5),
