@@ -34,6 +34,7 @@ def regions_to_mask(segs: Sequence, height: int, width: int) -> np.ndarray:
         segs (Sequence): COCO ``segmentation`` values: a list of polygons
             (flat x, y lists), an uncompressed RLE (dict with a list of
             counts) or a compressed RLE (dict with a string of counts).
+            None (datasets without regions, e.g. CrowdPose) adds nothing.
         height (int): image height.
         width (int): image width.
 
@@ -42,6 +43,8 @@ def regions_to_mask(segs: Sequence, height: int, width: int) -> np.ndarray:
     """
     rles: List[dict] = []
     for seg in segs:
+        if seg is None:
+            continue
         if isinstance(seg, dict) and isinstance(seg.get('counts'),
                                                 (str, bytes)):
             rles.append(seg)

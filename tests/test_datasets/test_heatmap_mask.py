@@ -33,6 +33,7 @@ def test_polygons_and_both_rle_kinds_are_decoded():
     union = regions_to_mask([compressed, box_polygon(0, 0, 9.5, 4.5)], H, W)
     assert union.sum() == block.sum() + poly.sum()
     assert regions_to_mask([], H, W).sum() == 0
+    assert regions_to_mask([None], H, W).sum() == 0  # CrowdPose: no regions
     with pytest.raises(TypeError, match='segmentation'):
         regions_to_mask([3], H, W)
 
