@@ -4,10 +4,10 @@ stage of LOGO-CAP add what the paper says it adds?
 
 It trains a config on N images of a COCO-style set (default: the first 16
 coco-mini train images that hold a person with keypoints, by image id), with
-augmentation off except the horizontal flip (the config's random affine at scale
-1, no rotation, no shift), a constant learning rate after the config's warm-up,
-then evaluates every ``model.test_cfg.mode`` on those same images with the
-config's test pipeline and ``CocoMetric``. It prints one markdown table
+augmentation off except the horizontal flip (the config's random affine at
+scale 1, no rotation, no shift), a constant learning rate after the config's
+warm-up, then evaluates every ``model.test_cfg.mode`` on those same images
+with the config's test pipeline and ``CocoMetric``. It prints one markdown table
 (AP, AP50, AP75, AR per mode) and the last epoch's mean ``oks_gate_ratio``
 (the share of training proposals that passed the OKS gate). MMEngine's logger
 shows progress and ETA.
