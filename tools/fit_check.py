@@ -7,10 +7,10 @@ coco-mini train images that hold a person with keypoints, by image id), with
 augmentation off except the horizontal flip (the config's random affine at
 scale 1, no rotation, no shift), a constant learning rate after the config's
 warm-up, then evaluates every ``model.test_cfg.mode`` on those same images
-with the config's test pipeline and ``CocoMetric``. It prints one markdown table
-(AP, AP50, AP75, AR per mode) and the last epoch's mean ``oks_gate_ratio``
-(the share of training proposals that passed the OKS gate). MMEngine's logger
-shows progress and ETA.
+with the config's test pipeline and ``CocoMetric``. It prints one markdown
+table (AP, AP50, AP75, AR per mode) and the last epoch's mean
+``oks_gate_ratio`` (the share of training proposals that passed the OKS
+gate). MMEngine's logger shows progress and ETA.
 
 A fit is not a generalisation test: it shows whether the refinement learns
 what it should on data it has seen, in minutes on a CPU.

@@ -3,7 +3,8 @@
 Coordinate convention (used everywhere in this package): heatmap cell ``i``
 covers input pixels ``[s*i, s*(i+1))`` and its centre sits at input pixel
 ``s*i + (s-1)/2`` (``s`` = stride = input size / heatmap size). An input
-coordinate ``x`` therefore maps to the heatmap coordinate ``(x + 0.5)/s - 0.5``.
+coordinate ``x`` therefore maps to the heatmap coordinate
+``(x + 0.5)/s - 0.5``.
 Under this convention a horizontal flip of the image is an exact flip of the
 heatmap array, and bilinear upsampling with ``align_corners=False`` is exact.
 (The authors put heatmap pixel ``i`` at input ``4i`` but upsample with
@@ -254,6 +255,12 @@ class LOGOCAPLabel(BaseKeypointCodec):
         """Heatmap coordinates -> input pixels (numpy or tensor)."""
         return (uv + 0.5) * self.stride - 0.5
 
+    def on_input(self, xy: np.ndarray) -> np.ndarray:
+        """(..., 2) input pixels -> (...) bool: inside the input."""
+        in_w, in_h = self.input_size
+        return ((xy[..., 0] >= 0) & (xy[..., 0] < in_w) & (xy[..., 1] >= 0)
+                & (xy[..., 1] < in_h))
+
     def encode(self,
                keypoints: np.ndarray,
                keypoints_visible: Optional[np.ndarray] = None,
@@ -286,15 +293,12 @@ class LOGOCAPLabel(BaseKeypointCodec):
             area = span[:, 0] * span[:, 1]
         area = np.asarray(area, np.float32).reshape(N)
         W, H = self.heatmap_size
-        in_w, in_h = self.input_size
-        inside = ((keypoints[..., 0] >= 0) & (keypoints[..., 0] < in_w) &
-                  (keypoints[..., 1] >= 0) & (keypoints[..., 1] < in_h))
-        visible = (keypoints_visible > 0) & inside  # (N, K)
+        labelled = keypoints_visible > 0  # (N, K)
+        visible = labelled & self.on_input(keypoints)
 
         uv = self.to_heatmap(keypoints)  # (N, K, 2)
         # the centre: the mean of all labelled keypoints, those the
         # augmentation moved off the input included (as the authors)
-        labelled = keypoints_visible > 0
         n_labelled = labelled.sum(1)
         centers = (uv * labelled[..., None]).sum(1) / np.maximum(
             n_labelled, 1)[:, None]
@@ -302,12 +306,11 @@ class LOGOCAPLabel(BaseKeypointCodec):
         if warp_mat is not None:
             det = abs(float(np.linalg.det(np.asarray(warp_mat)[:2, :2])))
             annotated = area / max(det, 1e-12)
-        center_px = self.to_input(centers)
         has_center = ((n_labelled > 0) & (annotated >= self.min_center_area)
-                      & (center_px[:, 0] >= 0) & (center_px[:, 0] < in_w)
-                      & (center_px[:, 1] >= 0) & (center_px[:, 1] < in_h))
+                      & self.on_input(self.to_input(centers)))
 
-        # truncated Gaussians at the keypoints (sigma) and centres, max-combined
+        # truncated Gaussians at the keypoints (sigma) and centres,
+        # max-combined
         heatmaps = np.zeros((K + 1, H, W), np.float32)
         windows = np.zeros((H, W), bool)
         n_idx, k_idx = np.nonzero(visible)
@@ -335,8 +338,8 @@ class LOGOCAPLabel(BaseKeypointCodec):
 
         Where windows overlap, each keypoint channel of a cell goes to the
         smallest person that labels that keypoint (the authors' rule,
-        without its dependence on the order of the persons; see the
-        README's design notes).
+        without its dependence on the order of the persons; see
+        ``docs/training-data.md``).
         """
         N, K, _ = uv.shape
         W, H = self.heatmap_size
