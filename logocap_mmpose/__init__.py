@@ -1,7 +1,7 @@
 """LOGO-CAP (CVPR 2022) for MMPose 1.x.
 
 Importing this package (configs do it through ``custom_imports``) registers
-the codec, head, losses and transforms into MMPose's registries, makes
+the codec, head, losses, transforms and training hooks into MMPose's registries, makes
 MMEngine checkpoints loadable under torch >= 2.6 and lets MMEngine's
 distributed launchers run on machines without CUDA
 (``utils/dist_compat.py``; inert where CUDA is available).
@@ -14,6 +14,6 @@ from .version import __version__
 register_safe_globals()
 enable_cpu_distributed()
 
-from . import codecs, datasets, models  # noqa: E402,F401
+from . import codecs, datasets, engine, models  # noqa: E402,F401
 
-__all__ = ["__version__", "codecs", "datasets", "models"]
+__all__ = ["__version__", "codecs", "datasets", "engine", "models"]

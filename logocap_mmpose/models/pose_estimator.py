@@ -37,9 +37,13 @@ default True), and a model that only predicts folds its BatchNorms into the
 convs before its first prediction (``test_cfg.fuse_conv_bn``, default True;
 see ``models/fusion.py`` for when it does and what it refuses afterwards).
 Both change the poses by float rounding only.
+
+Training: a NaN or infinite loss term stops the run before the update, or
+skips the update, by ``model.train_cfg.nonfinite_loss`` (``'raise'`` |
+``'skip'``; see ``models/nonfinite.py``).
 """
 import logging
-from typing import List, Tuple, Union
+from typing import Dict, List, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -52,6 +56,8 @@ from mmpose.registry import MODELS
 from mmpose.utils.typing import SampleList
 from .fusion import FusedModelError, fuse_for_inference
 from .inference import check_scales, group_by_size, scaled_input_size
+from .nonfinite import (check_policy, nonfinite_loss_keys, nonfinite_message,
+                        zero_gradient_loss)
 from .profiling import BACKBONE, HEAD, PREPROCESS
 
 
@@ -87,6 +93,8 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         super().__init__(*args, **kwargs)
         self._train_mode_seen = False
         self._conv_bn_fused = False
+        self._skip_update = False
+        check_policy(self.train_cfg.get('nonfinite_loss', 'raise'))
 
     def train(self, mode: bool = True):
         """``nn.Module.train``; remembers that the model trains, so that it
@@ -132,6 +140,54 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
             '(test_cfg.fuse_conv_bn=False keeps them)', logger='current',
             level=logging.DEBUG)
         return True
+
+    def parse_losses(self, losses: Dict[str, Tensor]
+                     ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """``BaseModel.parse_losses``, then the check of
+        ``models/nonfinite.py``.
+
+        Raises:
+            FloatingPointError: a loss term is NaN or infinite and
+                ``train_cfg.nonfinite_loss`` is ``'raise'``.
+        """
+        loss, log_vars = super().parse_losses(losses)
+        self._skip_update = False
+        bad = nonfinite_loss_keys(log_vars)
+        if not bad:
+            return loss, log_vars
+        message = nonfinite_message(bad, log_vars)
+        if self.train_cfg.get('nonfinite_loss', 'raise') == 'raise':
+            raise FloatingPointError(
+                f'{message}; training stopped before the update of the '
+                "weights. model.train_cfg.nonfinite_loss='skip' skips such "
+                'steps instead')
+        print_log(f'{message}; update skipped '
+                  "(model.train_cfg.nonfinite_loss='skip')",
+                  logger='current', level=logging.WARNING)
+        self._skip_update = True
+        kept = {k: v for k, v in log_vars.items() if 'loss' not in k}
+        return zero_gradient_loss(self), kept
+
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper) -> Dict[str, Tensor]:
+        """``BaseModel.train_step``; with ``train_cfg.nonfinite_loss=
+        'skip'`` a step whose loss is not finite changes nothing: no
+        update, and the buffers (BatchNorm statistics) its forward pass
+        moved are put back."""
+        skip = self.train_cfg.get('nonfinite_loss', 'raise') == 'skip'
+        buffers = [b.detach().clone() for b in self.buffers()] if skip \
+            else None
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = self._run_forward(data, mode='loss')
+        parsed, log_vars = self.parse_losses(losses)
+        if not self._skip_update:
+            optim_wrapper.update_params(parsed)
+        elif buffers is not None:
+            with torch.no_grad():
+                for buf, saved in zip(self.buffers(), buffers):
+                    buf.copy_(saved)
+        return log_vars
 
     def val_step(self, data: Union[dict, tuple, list]) -> list:
         """``BaseModel.val_step`` with the preprocessing in a range."""

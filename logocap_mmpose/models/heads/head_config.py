@@ -41,8 +41,9 @@ CMP_CFG = dict(
     norm_cfg=dict(type='AttentiveNorm', num_mixtures=20))
 ADAPTATION_CFG = dict(
     impl='fft', top2_lambda=0.75, kams_only_decode='argmax')
+# nonfinite_loss is read by LOGOCAPPoseEstimator (models/nonfinite.py)
 TRAIN_CFG = dict(num_proposals=30, oks_threshold=0.5,
-                 inject_gt_proposals=False)
+                 inject_gt_proposals=False, nonfinite_loss='raise')
 SAMPLINGS = ('centred', 'authors')
 ADAPTATION_IMPLS = ('fft', 'conv')
 KAMS_ONLY_DECODES = ('argmax', 'top2')
