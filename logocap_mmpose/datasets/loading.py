@@ -16,6 +16,12 @@ This transform loads as ``LoadImage`` does, then gives every image as
 (H, W, 3) BGR (grayscale repeated, alpha dropped, a float image in [0, 1]
 scaled to 0-255 with a warning) or raises a ``ValueError`` that names the
 image and the problem.
+
+A file that cannot be read during training (missing, empty, undecodable,
+e.g. a disk or sync fault mid-epoch) stops the run with that error by
+default. ``skip_unreadable=True`` logs a warning naming the file instead and
+returns None, upon which MMEngine's dataset draws another image (training
+only; at test time MMEngine refuses a None sample).
 """
 import os.path as osp
 from typing import Optional
@@ -92,9 +98,30 @@ class LOGOCAPLoadImage(LoadImage):
 
     Required keys: ``img_path`` or ``img``. Modified keys: ``img``,
     ``img_shape``, ``ori_shape``, ``img_path`` (None for arrays).
+
+    Args:
+        skip_unreadable (bool): warn and return None for a file that cannot
+            be read, instead of raising (see the module docstring).
+            Default: False.
+        **kwargs: ``LoadImage``'s arguments.
     """
 
+    def __init__(self, skip_unreadable: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.skip_unreadable = skip_unreadable
+
     def transform(self, results: dict) -> Optional[dict]:
+        if not self.skip_unreadable or 'img' in results:
+            return self._load(results)
+        try:
+            return self._load(results)
+        except (OSError, ImageInputError) as err:
+            print_log(f'skipped an unreadable image (skip_unreadable=True; '
+                      f'the dataset draws another): {err}',
+                      logger='current', level=30)
+            return None
+
+    def _load(self, results: dict) -> Optional[dict]:
         given = 'img' in results
         path = results.get('img_path')
         if given:  # the inferencer names arrays '000000.jpg', '000001.jpg'..
