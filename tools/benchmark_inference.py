@@ -72,8 +72,9 @@ from logocap_mmpose.utils.tooling import (Column, Stopwatch, Timing,
                                           count_workload,
                                           is_logocap, load_config,
                                           markdown_table, overridden,
-                                          prepare_batches, set_test_options,
-                                          short_name, test_options,
+                                          parse_tool_args, prepare_batches,
+                                          set_test_options, short_name,
+                                          test_options,
                                           time_end_to_end,
                                           time_ratio_sentence,
                                           val_image_paths, workload_note,
@@ -393,12 +394,16 @@ def changes_section(rows: List[dict], forced: Optional[int]) -> List[str]:
 # onnxruntime
 # --------------------------------------------------------------------------
 def onnx_unavailable(subject: Subject, device: str) -> Optional[str]:
-    """Why LOGO-CAP cannot be timed in onnxruntime here (None: it can)."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return ('onnxruntime is not installed (pip install onnx onnxruntime, '
-                "or the package's 'onnx' extra)")
+    """Why LOGO-CAP cannot be timed in onnxruntime here (None: it can).
+
+    A missing ``onnx`` / ``onnxruntime`` gives the one line of the
+    ``ImportError`` that ``logocap_mmpose.deploy`` raises without it.
+    """
+    from logocap_mmpose.deploy import missing_reason
+    missing = missing_reason('timing LOGO-CAP in onnxruntime '
+                             '(tools/benchmark_inference.py)')
+    if missing:
+        return missing
     if not device.startswith('cpu'):
         return f'the installed onnxruntime runs on the CPU, not on {device}'
     if getattr(subject.model.head, 'sampling', None) == 'authors':
@@ -620,7 +625,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='overrides applied to both configs')
-    return parser.parse_args(argv)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> str:

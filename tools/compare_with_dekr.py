@@ -37,9 +37,10 @@ import torch
 
 from logocap_mmpose.utils.tooling import (Column, build_model, count_params,
                                           is_logocap, load_config,
-                                          markdown_table, prepare_batches,
-                                          set_test_options, short_name,
-                                          test_options, time_end_to_end,
+                                          markdown_table, parse_tool_args,
+                                          prepare_batches, set_test_options,
+                                          short_name, test_options,
+                                          time_end_to_end,
                                           time_ratio_sentence,
                                           val_image_paths, workload_note,
                                           write_report)
@@ -312,7 +313,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='overrides applied to both configs')
-    return parser.parse_args(argv)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> str:

@@ -76,7 +76,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='config overrides (key=value)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    from logocap_mmpose.deploy import missing_reason
+    missing = missing_reason('tools/export_onnx.py', ['onnx'])
+    if missing:  # before the model is built
+        parser.error(missing)
+    return args
 
 
 def main(argv=None) -> dict:
@@ -133,8 +138,8 @@ def main(argv=None) -> dict:
     try:
         from logocap_mmpose.deploy import ONNXDenseNetwork, ONNXRefinement
         network = ONNXDenseNetwork(args.out)
-    except ImportError:
-        print('onnxruntime is not installed: no check')
+    except ImportError as exc:  # onnxruntime missing (one line)
+        print(f'no onnxruntime check: {exc}')
         return report
     torch.manual_seed(0)
     x = torch.rand(1, 3, *shape)

@@ -34,7 +34,8 @@ from mmengine.runner import Runner
 
 from logocap_mmpose.utils.tooling import (Column, Stopwatch,
                                           labelled_image_ids, load_config,
-                                          markdown_table, write_coco_subset)
+                                          markdown_table, parse_tool_args,
+                                          write_coco_subset)
 
 MODES = ('baseline', 'kems_only', 'kams_only', 'full')
 # extra rows: (row name, test mode, kams_only_decode)
@@ -78,7 +79,7 @@ def parse_args():
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='config overrides (key=value), applied after the fit settings')
-    return parser.parse_args()
+    return parse_tool_args(parser)
 
 
 def subset_annotations(src: str, num_images: int, dst: str,

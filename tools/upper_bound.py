@@ -24,7 +24,8 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
-from logocap_mmpose.utils.tooling import labelled_image_ids, write_coco_subset
+from logocap_mmpose.utils.tooling import (labelled_image_ids, parse_tool_args,
+                                          write_coco_subset)
 
 DEFAULT_WINDOWS = [1, 3, 5, 7, 9, 11]
 
@@ -65,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, default={},
         help='config overrides (key=value), applied last')
-    return parser.parse_args(argv)
+    return parse_tool_args(parser, argv)
 
 
 def subset_annotations(src: str, dst: str, labelled_only: bool,

@@ -1,6 +1,8 @@
 """Deployment: ONNX export of the dense network and of the refinement, and
 inference with either or both in onnxruntime (``onnx`` / ``onnxruntime``
-are an optional extra, imported only when used)."""
+are an optional extra, imported only when used, through ``_imports``: a
+missing one is a one-line ``ImportError`` that names the fix)."""
+from ._imports import import_optional, missing_reason
 from .onnx_export import (DenseNetwork, ONNXDenseNetwork, choose_network,
                           export_onnx, onnx_inference, predict_from_maps,
                           preprocess_from_config)
@@ -17,5 +19,6 @@ __all__ = [
     'ONNXRefinement', 'RefinementNetwork', 'adaptation_by_matmul',
     'export_refinement_onnx', 'predict_with_refinement',
     'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
-    'export_full_model', 'time_onnxruntime'
+    'export_full_model', 'time_onnxruntime', 'import_optional',
+    'missing_reason'
 ]

@@ -44,6 +44,7 @@ from torch import Tensor
 
 from ..models.inference import dense_outputs
 from ..models.pose_estimator import unpadded_groups
+from ._imports import import_optional
 from .refinement_export import make_session, predict_with_refinement
 
 OUTPUT_NAMES = ('heatmaps', 'displacements', 'embedding')
@@ -140,8 +141,11 @@ def export_onnx(model: nn.Module,
 
     Returns:
         str: ``path``.
+
+    Raises:
+        ImportError: ``onnx`` is not installed (one line, with the fix).
     """
-    import onnx
+    onnx = import_optional('onnx', 'the ONNX export (export_onnx)')
 
     model.eval()
     net = DenseNetwork(model, preprocess).eval()

@@ -58,6 +58,7 @@ from torch import Tensor
 from ..models.adaptation import top2_decode
 from ..models.kem import gaussian_window, kam_cell_size, window_steps
 from ..models.refinement import kams_only_lambda
+from ._imports import import_optional
 
 REFINE_INPUTS = ('heatmaps', 'embedding', 'initial')
 REFINE_OUTPUTS = ('keypoints', 'scores')
@@ -306,8 +307,13 @@ def export_refinement_onnx(model: nn.Module,
 
     Returns:
         str: ``path``.
+
+    Raises:
+        ImportError: ``onnx`` is not installed (one line, with the fix).
     """
-    import onnx
+    onnx = import_optional('onnx',
+                           'the ONNX export of the refinement '
+                           '(export_refinement_onnx)')
 
     if opset_version < MIN_OPSET:
         raise ValueError(f'the refinement samples with GridSample: opset >= '
@@ -355,8 +361,14 @@ def export_refinement_onnx(model: nn.Module,
 def make_session(path: str, providers: Optional[Sequence[str]] = None,
                  threads: Optional[int] = None):
     """An onnxruntime ``InferenceSession`` (CPU provider by default;
-    ``threads``: intra-op threads, default onnxruntime's choice)."""
-    import onnxruntime as ort
+    ``threads``: intra-op threads, default onnxruntime's choice).
+
+    Raises:
+        ImportError: ``onnxruntime`` is not installed (one line, with the
+            fix).
+    """
+    ort = import_optional('onnxruntime',
+                          'running an exported ONNX graph (make_session)')
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)

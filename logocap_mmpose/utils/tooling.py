@@ -7,8 +7,9 @@ and markdown tables.
 MMPose are imported inside the functions that need them.
 
 - configs: :func:`load_config` with :func:`data_root_options` (point a
-  config's datasets and COCO evaluators at one folder), :func:`is_logocap`,
-  :func:`short_name`;
+  config's datasets and COCO evaluators at one folder; a missing one is a
+  one-line error, :func:`missing_data_root`, which the tools give through
+  :func:`parse_tool_args`), :func:`is_logocap`, :func:`short_name`;
 - models and inputs: :func:`build_model` (random weights without a
   checkpoint), :func:`count_params`, :func:`val_image_paths`,
   :func:`prepare_batches`, :func:`set_test_options` and the undone variants
@@ -19,6 +20,7 @@ MMPose are imported inside the functions that need them.
 - report: :class:`Column` and :func:`markdown_table` (rows are mappings read
   by column key), :func:`time_ratio_sentence`, :func:`workload_note`.
 """
+import argparse
 import copy
 import json
 import os
@@ -34,11 +36,58 @@ import torch
 import torch.nn as nn
 
 _MISSING = object()
+# what a data root holds (the README's coco-mini, or COCO itself)
+COCO_LAYOUT = 'a COCO-layout folder (annotations/, train2017/, val2017/)'
 
 
 # --------------------------------------------------------------------------
 # configs
 # --------------------------------------------------------------------------
+def _absent_shared_data(path: str) -> Optional[str]:
+    """The ``.../shared/data`` folder that ``path`` lies in, when that
+    folder itself is absent (None otherwise)."""
+    parts = osp.abspath(path).split(os.sep)
+    for i in range(len(parts) - 1):
+        if parts[i:i + 2] == ['shared', 'data']:
+            shared = os.sep.join(parts[:i + 2])
+            return None if osp.isdir(shared) else shared
+    return None
+
+
+def missing_data_root(data_root: str) -> Optional[str]:
+    """Why ``data_root`` cannot be a data root, in one line (None: it is a
+    folder).
+
+    Names the path (and where a relative one leads), says when the shared
+    data folder beside the repository (``../shared/data``) is absent, and
+    asks for a COCO-layout folder.
+    """
+    if osp.isdir(data_root):
+        return None
+    state = 'is not a folder' if osp.exists(data_root) else 'does not exist'
+    shown = data_root if osp.isabs(data_root) else \
+        f'{data_root} ({osp.abspath(data_root)})'
+    message = f'data root {shown} {state}'
+    shared = _absent_shared_data(data_root)
+    if shared:
+        message += ('; ../shared/data is the shared data folder beside the '
+                    f'repository, absent on this machine ({shared})')
+    return f'{message}: pass {COCO_LAYOUT}'
+
+
+def parse_tool_args(parser: argparse.ArgumentParser,
+                    argv: Optional[Sequence[str]] = None
+                    ) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, then the one-line argparse error of
+    :func:`missing_data_root` when ``--data-root`` names no folder."""
+    args = parser.parse_args(argv)
+    data_root = getattr(args, 'data_root', None)
+    problem = missing_data_root(data_root) if data_root else None
+    if problem:
+        parser.error(problem)
+    return args
+
+
 def data_root_options(cfg, data_root: str) -> Dict[str, str]:
     """``--cfg-options`` entries that point a config at a COCO-layout folder.
 
@@ -52,7 +101,14 @@ def data_root_options(cfg, data_root: str) -> Dict[str, str]:
 
     Returns:
         dict: dotted config keys -> values, for ``Config.merge_from_dict``.
+
+    Raises:
+        FileNotFoundError: ``data_root`` is no folder (one line, see
+            :func:`missing_data_root`).
     """
+    problem = missing_data_root(data_root)
+    if problem:
+        raise FileNotFoundError(problem)
     root = data_root.rstrip('/') + '/'
     opts = {}
     for split in ('train', 'val', 'test'):
@@ -76,7 +132,8 @@ def load_config(path: str,
 
     Args:
         path (str): config file.
-        data_root (str, optional): see :func:`data_root_options`.
+        data_root (str, optional): see :func:`data_root_options` (which
+            raises a one-line ``FileNotFoundError`` when it is no folder).
         cfg_options (dict, optional): dotted key -> value overrides, e.g.
             from ``--cfg-options`` (``mmengine.config.DictAction``).
 

@@ -2,7 +2,8 @@
 
 Fast: both configs (LOGO-CAP and its DEKR peer) parse and build with 14
 keypoints, MMPose's CrowdPose meta (sigmas, flip pairs, skeleton) given
-inline to every dataset, MMPose's CrowdPoseDataset and CrowdPose evaluation.
+inline to every dataset, MMPose's CrowdPoseDataset (as the data-checking
+LOGOCAPCrowdPoseDataset) and CrowdPose evaluation.
 A flip test of a mirror-symmetric input fuses the heatmaps and offsets by the
 CrowdPose flip pairs (and by nothing else).
 
@@ -102,7 +103,7 @@ def test_config_uses_crowdpose_meta_dataset_and_metric(path):
     from mmpose.datasets.datasets.utils import parse_pose_metainfo
     for split in SPLITS:
         ds = cfg[f'{split}_dataloader'].dataset
-        assert ds.type == 'CrowdPoseDataset'
+        assert ds.type == 'LOGOCAPCrowdPoseDataset'
         assert ds.data_root == 'data/crowdpose/'
         assert 'from_file' not in ds.metainfo  # inline, not a path
         meta = parse_pose_metainfo(copy.deepcopy(ds.metainfo))

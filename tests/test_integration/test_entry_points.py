@@ -192,12 +192,13 @@ def test_ochuman_config_reads_ochuman(algo):
         '512x512.py'))
     assert 'val_range' in cfg.val_dataloader.dataset.ann_file
     assert 'test_range' in cfg.test_dataloader.dataset.ann_file
-    assert cfg.train_dataloader.dataset.type == 'CocoDataset'  # COCO-trained
+    # COCO-trained
+    assert cfg.train_dataloader.dataset.type == 'LOGOCAPCocoDataset'
     ds_cfg = cfg.test_dataloader.dataset
     ds_cfg.update(data_root=OCHUMAN_TESTS, ann_file='test_ochuman.json',
                   data_prefix=dict(img=''))
     dataset = DATASETS.build(ds_cfg)
-    assert type(dataset).__name__ == 'OCHumanDataset'
+    assert type(dataset).__name__ == 'LOGOCAPOCHumanDataset'
     assert len(dataset) == 3
     sample = dataset[0]
     h, w = sample['inputs'].shape[-2:]

@@ -166,6 +166,7 @@ def test_official_configs_select_the_authors_inference():
             assert 'BottomupResize' not in steps
             assert steps['LOGOCAPTestResize'].input_size == size
         if 'ochuman' in path:
-            assert cfg.test_dataloader.dataset.type == 'OCHumanDataset'
+            assert cfg.test_dataloader.dataset.type == \
+                'LOGOCAPOCHumanDataset'
             assert 'test_range' in cfg.test_dataloader.dataset.ann_file
             assert 'val_range' in cfg.val_dataloader.dataset.ann_file

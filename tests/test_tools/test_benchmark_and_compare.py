@@ -104,15 +104,17 @@ def test_matching_report_detects_differences():
     assert differ == {'batch size', 'backbone'}
 
 
-def test_data_root_options():
+def test_data_root_options(tmp_path):
+    root = str(tmp_path / 'coco-mini')  # a folder: a missing one raises
+    (tmp_path / 'coco-mini').mkdir()
     cfg = tooling.load_config(CPU_PAIR[0])
-    opts = tooling.data_root_options(cfg, '/x/coco-mini')
-    assert opts['train_dataloader.dataset.data_root'] == '/x/coco-mini/'
-    assert opts['test_dataloader.dataset.data_root'] == '/x/coco-mini/'
+    opts = tooling.data_root_options(cfg, root)
+    assert opts['train_dataloader.dataset.data_root'] == root + '/'
+    assert opts['test_dataloader.dataset.data_root'] == root + '/'
     assert opts['val_evaluator.ann_file'] == \
-        '/x/coco-mini/annotations/person_keypoints_val2017.json'
-    cfg = tooling.load_config(CPU_PAIR[0], data_root='/x/coco-mini')
-    assert cfg.val_dataloader.dataset.data_root == '/x/coco-mini/'
+        root + '/annotations/person_keypoints_val2017.json'
+    cfg = tooling.load_config(CPU_PAIR[0], data_root=root)
+    assert cfg.val_dataloader.dataset.data_root == root + '/'
     assert cfg.test_evaluator.ann_file == opts['test_evaluator.ann_file']
 
 

@@ -201,7 +201,7 @@ def test_ochuman_datasets_build_on_ochuman_images_without_warning(
             dataset = DATASETS.build(ds_cfg)
             sample = dataset[0]
         assert metainfo_warnings(record) == [], f'{split} dataset'
-        assert type(dataset).__name__ == 'OCHumanDataset'
+        assert type(dataset).__name__ == 'LOGOCAPOCHumanDataset'
         assert len(dataset) == 3
         assert dataset.metainfo['dataset_name'] == 'ochuman'
         flip = sample['data_samples'].metainfo['flip_indices']

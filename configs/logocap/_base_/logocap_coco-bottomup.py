@@ -17,6 +17,14 @@ custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
 # optimizer (the authors: Adam, lr 1e-3, no weight decay)
 optim_wrapper = dict(optimizer=dict(type='Adam', lr=1e-3))
 default_hooks = dict(checkpoint=dict(save_best='coco/AP', rule='greater'))
+# MMPose's SyncBuffersHook; the generators reseeded per epoch so that a
+# resumed run draws the augmentation of the uninterrupted one; a log line
+# when the OKS gate stays shut (engine/hooks.py)
+custom_hooks = [
+    dict(type='SyncBuffersHook'),
+    dict(type='EpochSeedHook'),
+    dict(type='OKSGateMonitorHook', patience=50)
+]
 
 # codec: the LOGOCAPLabel defaults are the paper's (Gaussian sigma 2, centre
 # sigma 4, 32^2 centre cut-off on the annotated area, offset radius 4,
@@ -65,7 +73,8 @@ model = dict(
         max_num_people=30))
 
 # base dataset settings
-dataset_type = 'CocoDataset'
+# MMPose's CocoDataset that names the fix when data_root holds no COCO
+dataset_type = 'LOGOCAPCocoDataset'
 data_mode = 'bottomup'
 data_root = 'data/coco/'
 val_meta_keys = ('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',

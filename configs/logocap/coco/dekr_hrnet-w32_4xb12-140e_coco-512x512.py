@@ -20,6 +20,8 @@ _base_ = [
 ]
 
 custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
+# as LOGO-CAP: generators reseeded per epoch (exact resume; engine/hooks.py)
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='EpochSeedHook')]
 
 param_scheduler = [
     dict(
@@ -81,9 +83,15 @@ val_pipeline = [
 train_dataloader = dict(
     batch_size=12,
     num_workers=4,
-    dataset=dict(pipeline=train_pipeline, metainfo={{_base_.dataset_info}}))
+    dataset=dict(
+        type='LOGOCAPCocoDataset',  # as its peer's
+        pipeline=train_pipeline,
+        metainfo={{_base_.dataset_info}}))
 val_dataloader = dict(
     batch_size=1,
     num_workers=2,
-    dataset=dict(pipeline=val_pipeline, metainfo={{_base_.dataset_info}}))
+    dataset=dict(
+        type='LOGOCAPCocoDataset',
+        pipeline=val_pipeline,
+        metainfo={{_base_.dataset_info}}))
 test_dataloader = val_dataloader

@@ -24,7 +24,7 @@ default_hooks = dict(checkpoint=dict(save_best='crowdpose/AP'))
 
 model = dict(head=dict(num_keypoints=14))
 
-dataset_type = 'CrowdPoseDataset'
+dataset_type = 'LOGOCAPCrowdPoseDataset'  # names the fix for a bad root
 data_root = 'data/crowdpose/'
 train_dataloader = dict(
     dataset=dict(

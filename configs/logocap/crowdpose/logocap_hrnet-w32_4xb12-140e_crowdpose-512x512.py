@@ -35,7 +35,7 @@ model = dict(
         # the OKS sigmas (KEM grid scales, OKS targets) of CrowdPose
         metainfo=dict(from_file='configs/_base_/datasets/crowdpose.py')))
 
-dataset_type = 'CrowdPoseDataset'
+dataset_type = 'LOGOCAPCrowdPoseDataset'  # names the fix for a bad root
 data_root = 'data/crowdpose/'
 train_dataloader = dict(
     dataset=dict(

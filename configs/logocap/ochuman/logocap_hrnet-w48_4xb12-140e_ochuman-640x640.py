@@ -21,14 +21,14 @@ ochuman_metainfo.pop('paper_info', None)
 
 val_dataloader = dict(
     dataset=dict(
-        type='OCHumanDataset',
+        type='LOGOCAPOCHumanDataset',
         data_root=ochuman_root,
         ann_file=ochuman_val,
         data_prefix=dict(img='images/'),
         metainfo=ochuman_metainfo))
 test_dataloader = dict(
     dataset=dict(
-        type='OCHumanDataset',
+        type='LOGOCAPOCHumanDataset',
         data_root=ochuman_root,
         ann_file=ochuman_test,
         data_prefix=dict(img='images/'),

