@@ -136,6 +136,9 @@ def test_no_labelled_person_trains_with_zero_refinement(tmp_path, how):
     cfg.train_dataloader.dataset.ann_file = ann
     cfg.train_dataloader.dataset.data_prefix = dict(
         img=osp.join(root, 'train2017') + '/')
+    from mmpose.registry import DATASETS
+    sample = DATASETS.build(cfg.train_dataloader.dataset)[0]['data_samples']
+    assert float(sample.gt_fields.heatmaps.max()) == 0  # nobody labelled
     rec, log, error = run(cfg)
     assert error is None and len(rec.outputs) == 3
     for out in rec.outputs:
