@@ -1,5 +1,8 @@
-"""Shared test helpers: the ../shared data location and MMPose's scope."""
+"""Shared test helpers: the ../shared data location, MMPose's scope and
+the import of a tool by path."""
+import importlib.util
 import os.path as osp
+import sys
 
 import pytest
 from mmengine.registry import init_default_scope
@@ -11,6 +14,17 @@ SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
 COCO_MINI = osp.join(SHARED_DATA, 'coco-mini')
 
 init_default_scope('mmpose')
+
+
+def load_tool(name: str, prefix: str = 'logocap_tools'):
+    """Import ``tools/<name>.py`` by path (``tools`` is no package) as the
+    module ``<prefix>_<name>``."""
+    spec = importlib.util.spec_from_file_location(
+        f'{prefix}_{name}', osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def require_shared(*parts: str) -> str:

@@ -11,7 +11,6 @@ timings are reported, never tested.
 import argparse
 import copy
 import glob
-import importlib.util
 import os.path as osp
 import re
 import subprocess
@@ -23,19 +22,10 @@ import torch
 
 from logocap_mmpose.models import profiling
 from logocap_mmpose.utils import tooling
+from tests.conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
-
-
-def load_tool(name: str):
-    """Import ``tools/<name>.py`` by path (``tools`` is no package)."""
-    spec = importlib.util.spec_from_file_location(
-        f'logocap_tools_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 bench = load_tool('benchmark_inference')

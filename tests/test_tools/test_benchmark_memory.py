@@ -4,8 +4,7 @@ import os.path as osp
 
 import pytest
 
-from tests.conftest import REPO, require_shared
-from tests.test_tools.test_benchmark_and_compare import load_tool
+from tests.conftest import REPO, load_tool, require_shared
 
 memory_tool = load_tool('benchmark_memory')
 CFG = osp.join(REPO, 'configs', 'logocap', 'coco',

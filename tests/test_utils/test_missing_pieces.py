@@ -15,7 +15,6 @@ Everything here runs without data, except the coco-mini build (skipped
 with the reason when ../shared is absent).
 """
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -27,6 +26,7 @@ import torch.nn as nn
 from mmengine.config import Config
 
 from logocap_mmpose.utils import tooling
+from tests import conftest
 from tests.conftest import REPO, SHARED_DATA, require_shared
 
 CONFIG_DIR = osp.join(REPO, 'configs', 'logocap')
@@ -50,13 +50,7 @@ ONNX_FIX = 'pip install -e ".[onnx]"'
 
 
 def load_tool(name: str):
-    """Import ``tools/<name>.py`` by path (``tools`` is no package)."""
-    spec = importlib.util.spec_from_file_location(
-        f'missing_pieces_tool_{name}', osp.join(TOOLS, f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return conftest.load_tool(name, 'missing_pieces_tool')
 
 
 def assert_one_line(message: str, *parts: str) -> None:
