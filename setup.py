@@ -17,21 +17,26 @@ def read_version() -> str:
 
 
 def add_mim_files() -> None:
-    """Mirror configs/ and tools/ into logocap_mmpose/.mim, as OpenMMLab
-    packages do, so ``mim`` finds them in an installed package."""
+    """Mirror configs/, tools/ and model-index.yml into
+    logocap_mmpose/.mim, as OpenMMLab packages do, so ``mim`` finds them in
+    an installed package (``mim search logocap_mmpose`` reads the
+    model-index)."""
     mim = osp.join(HERE, 'logocap_mmpose', '.mim')
     os.makedirs(mim, exist_ok=True)
-    for name in ('configs', 'tools'):
+    for name in ('configs', 'tools', 'model-index.yml'):
         src, dst = osp.join(HERE, name), osp.join(mim, name)
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
             shutil.rmtree(dst)
-        if osp.isdir(src):
+        if osp.exists(src):
             try:
                 os.symlink(osp.join('..', '..', name), dst)
             except OSError:
-                shutil.copytree(src, dst)
+                if osp.isdir(src):
+                    shutil.copytree(src, dst)
+                else:
+                    shutil.copy(src, dst)
 
 
 class BuildPy(build_py):
@@ -54,7 +59,8 @@ setup(
     python_requires='>=3.8',
     packages=find_packages(exclude=('tests', 'tests.*', 'configs', 'tools')),
     include_package_data=True,
-    package_data={'logocap_mmpose': ['.mim/configs/**/*', '.mim/tools/*']},
+    package_data={'logocap_mmpose': ['.mim/configs/**/*', '.mim/tools/*',
+                                    '.mim/model-index.yml']},
     cmdclass={'build_py': BuildPy},
     install_requires=[
         'torch>=1.13',

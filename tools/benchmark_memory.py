@@ -33,7 +33,6 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
-TOOLS = osp.dirname(osp.abspath(__file__))
 MARK = 'MEMORY '
 
 
@@ -69,9 +68,9 @@ def measure(config: str, phase: str, data_root: Optional[str], device: str,
     from mmengine.registry import init_default_scope
     init_default_scope('mmpose')
     import logocap_mmpose  # noqa: F401
+    from logocap_mmpose.analysis.benchmark import (forced_proposals,
+                                                   input_size_of)
     from logocap_mmpose.utils import memory, tooling
-    sys.path.insert(0, TOOLS)
-    from benchmark_inference import forced_proposals, input_size_of
 
     cfg = tooling.load_config(config, data_root=data_root)
     torch.manual_seed(seed)

@@ -187,7 +187,7 @@ def gaussian_window(size: int, sigma: float, dtype=torch.float32,
 
 # ---------------------------------------------------------------------------
 # The authors' sampling conventions (used to run the authors' weights and to
-# reproduce their numbers; see the README's design notes).
+# reproduce their numbers; see docs/design-notes.md).
 
 
 def _authors_axis(coord: Tensor, size: int):

@@ -125,13 +125,37 @@ def data_root_options(cfg, data_root: str) -> Dict[str, str]:
     return opts
 
 
+def config_file(path: str) -> str:
+    """The file of a config path; ``package::relative/path.py`` (as in
+    ``_base_``, e.g. ``mmpose::body_2d_keypoint/dekr/coco/...``) names a
+    config shipped by an installed OpenMMLab package (its ``.mim/configs``).
+
+    Raises:
+        FileNotFoundError: no such file (one line naming the looked-up path).
+    """
+    if '::' not in path:
+        return path
+    package, relative = path.split('::', 1)
+    from mmengine.utils import get_installed_path, is_installed
+    if not is_installed(package):
+        raise FileNotFoundError(f'{path}: the package {package!r} is not '
+                                'installed')
+    found = osp.join(get_installed_path(package), '.mim', 'configs',
+                     relative)
+    if not osp.isfile(found):
+        raise FileNotFoundError(f'{path}: no config {found} in the '
+                                f'installed {package}')
+    return found
+
+
 def load_config(path: str,
                 data_root: Optional[str] = None,
                 cfg_options: Optional[dict] = None):
     """Load a config, then apply a data root and user overrides (in order).
 
     Args:
-        path (str): config file.
+        path (str): config file, or ``package::relative/path.py`` (see
+            :func:`config_file`).
         data_root (str, optional): see :func:`data_root_options` (which
             raises a one-line ``FileNotFoundError`` when it is no folder).
         cfg_options (dict, optional): dotted key -> value overrides, e.g.
@@ -141,7 +165,7 @@ def load_config(path: str,
         mmengine.Config
     """
     from mmengine.config import Config
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(config_file(path))
     if data_root:
         cfg.merge_from_dict(data_root_options(cfg, data_root))
     if cfg_options:

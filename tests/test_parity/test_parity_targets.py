@@ -17,10 +17,11 @@ or bottom border is on the input for the authors but off it once shifted
 (one keypoint of the two images, at x = 191.5). Its channel is left out of
 the comparison.
 
-One documented difference remains (README, design notes): where the offset
-windows of two persons overlap, each keypoint channel of a cell goes to the
-smallest person labelling that keypoint here; the authors' rule depends on
-the order of the persons and gives some of those channels to a larger one
+One documented difference remains (docs/design-notes.md,
+docs/training-data.md): where the offset windows of two persons overlap,
+each keypoint channel of a cell goes to the smallest person labelling that
+keypoint here; the authors' rule depends on the order of the persons and
+gives some of those channels to a larger one
 (634 of the 18,184 weighted entries of the two images). The offset test
 compares every cell covered by one window only, and checks that every
 differing cell lies in an overlap.

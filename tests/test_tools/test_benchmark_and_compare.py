@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 import torch
 
+from logocap_mmpose.analysis import benchmark as bench
+from logocap_mmpose.analysis import compare
 from logocap_mmpose.models import profiling
 from logocap_mmpose.utils import tooling
 from tests.conftest import load_tool
@@ -28,8 +30,6 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 
 
-bench = load_tool('benchmark_inference')
-compare = load_tool('compare_with_dekr')
 
 DATA = osp.normpath(osp.join(ROOT, '..', 'shared', 'data'))
 COCO_MINI = osp.join(DATA, 'coco-mini')
@@ -145,7 +145,7 @@ def test_range_names_are_defined_once():
 
 def test_no_tool_edits_sys_path():
     for name in ('benchmark_inference', 'compare_with_dekr', 'fit_check',
-                 'count_flops'):
+                 'count_flops', 'benchmark_memory'):
         with open(osp.join(TOOLS, f'{name}.py')) as f:
             assert 'sys.path' not in f.read(), name
 
@@ -404,8 +404,9 @@ def test_forced_proposals_need_a_counting_decoder():
 
 @pytest.mark.parametrize('module', ['bench', 'compare', 'count_flops'])
 def test_every_option_has_help(module):
-    module = {'bench': bench, 'compare': compare,
-              'count_flops': load_tool('count_flops')}[module]
+    module = load_tool({'bench': 'benchmark_inference',
+                        'compare': 'compare_with_dekr',
+                        'count_flops': 'count_flops'}[module])
     parser = None
     original = argparse.ArgumentParser.parse_args
 
@@ -441,12 +442,8 @@ def test_profiler_log_lines_are_silenced():
     """torch.profiler writes ``USDT: ... profiler_start/stop`` to fd 2; the
     benchmark drops those lines and keeps any other stderr output."""
     code = (
-        'import importlib.util, sys, torch\n'
-        'spec = importlib.util.spec_from_file_location(\n'
-        f"    'bench', {osp.join(TOOLS, 'benchmark_inference.py')!r})\n"
-        'bench = importlib.util.module_from_spec(spec)\n'
-        "sys.modules['bench'] = bench\n"
-        'spec.loader.exec_module(bench)\n'
+        'import sys, torch\n'
+        'from logocap_mmpose.analysis import benchmark as bench\n'
         'from torch.profiler import profile\n'
         'with bench.quiet_profiler_output():\n'
         '    with profile():\n'
@@ -503,7 +500,8 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     assert table.strip() in out
     lines = table.splitlines()
     assert lines[0] == ('| model | AP | AP50 | AP75 | APM | APL | AR | '
-                        'ms/image | instances/image | params (M) |')
+                        'ms/image | proposals/image | instances/image | '
+                        'params (M) |')
     rows = [line for line in lines[2:] if line.startswith('| ')]
     assert len(rows) == 3
     assert rows[0].startswith('| DEKR (')
@@ -511,7 +509,7 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     assert rows[2].startswith('| LOGO-CAP ablation: center-offset baseline')
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 10
+        assert len(cells) == 11
         for cell in cells[1:]:
             float(cell)  # every metric, time and size was measured
     # the ablation row uses the same weights as the full model

@@ -1,4 +1,5 @@
-"""tools/count_flops.py: FLOPs with the refinement (paper Table 4 rows).
+"""logocap_mmpose/analysis/flops.py and its CLI tools/count_flops.py: FLOPs
+with the refinement (paper Table 4 rows).
 
 The CMP count is checked against a hand computation from the block widths,
 the documented derivations (KEM sampling, adaptation) against MMEngine's
@@ -6,7 +7,6 @@ analyzer on the real functions, the refinement for linearity in the
 proposals, and the dense part against MMPose's ``get_flops`` procedure: the
 total exceeds it by exactly the refinement.
 """
-import importlib.util
 import os.path as osp
 import re
 import subprocess
@@ -20,13 +20,10 @@ from logocap_mmpose.models.adaptation import contextual_adaptation
 from logocap_mmpose.models.kem import sample_global_kems, sample_local_kems
 from logocap_mmpose.models.message_passing import ConvMessagePassing
 from logocap_mmpose.utils import tooling
-from tests.conftest import REPO
+from logocap_mmpose.analysis import flops
+from tests.conftest import REPO, load_tool
 
-_spec = importlib.util.spec_from_file_location(
-    'logocap_tools_count_flops', osp.join(REPO, 'tools', 'count_flops.py'))
-flops = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = flops
-_spec.loader.exec_module(flops)
+flops_tool = load_tool('count_flops')
 
 CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
                    'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -205,7 +202,7 @@ def test_table_rows_add_up():
 
 
 def test_command_line_prints_the_table(capsys):
-    text = flops.main([CPU_CFG, '--input-shape', '128', '--proposals', '1',
+    text = flops_tool.main([CPU_CFG, '--input-shape', '128', '--proposals', '1',
                        '30'])
     assert text in capsys.readouterr().out
     lines = text.splitlines()

@@ -291,7 +291,7 @@ def test_missing_onnxruntime_for_the_graphs(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize('package', ['onnx', 'onnxruntime'])
 def test_benchmark_reports_the_missing_package(monkeypatch, package):
-    bench = load_tool('benchmark_inference')
+    from logocap_mmpose.analysis import benchmark as bench
     monkeypatch.setitem(sys.modules, package, None)
     subject = SimpleNamespace(model=SimpleNamespace(head=None))
     reason = bench.onnx_unavailable(subject, 'cpu')

