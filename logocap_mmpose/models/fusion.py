@@ -26,11 +26,16 @@ calls ``model.eval()``, so those fuse; ``Runner.train`` calls
 ``model.train()`` before any step, so a training run, its validation, its
 checkpoints and a resume never see a fused model.
 
+timm's ``BatchNormAct2d`` (the norm of timm backbones such as the CPU
+configs' EfficientNet-Lite0) applies its dropout and activation after
+normalising: folded, it is replaced by those two modules, not by
+``nn.Identity``. Any other BatchNorm with submodules is left alone.
+
 A fused model has fewer BatchNorm layers: putting it back into training
 mode or loading a state dict into it raises :class:`FusedModelError`
 (rebuild the model, or set ``test_cfg.fuse_conv_bn=False``).
 """
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
@@ -65,9 +70,21 @@ def fold_batch_norm(conv: nn.Conv2d, norm: _BatchNorm) -> None:
         conv.bias = nn.Parameter(bias * factor + shift)
 
 
+def _replacement(norm: _BatchNorm) -> Optional[nn.Module]:
+    """What stands in for ``norm`` once folded; None: do not fold."""
+    if not list(norm.children()):
+        return nn.Identity()
+    cls = type(norm)
+    if cls.__name__ == 'BatchNormAct2d' and cls.__module__.startswith('timm.'):
+        # timm: F.batch_norm, then self.drop, then self.act
+        return nn.Sequential(norm.drop, norm.act)
+    return None
+
+
 def fuse_for_inference(module: nn.Module) -> Dict[str, int]:
     """Fold every BatchNorm registered right after a ``Conv2d`` of the same
-    parent into it, in place; the BatchNorm becomes ``nn.Identity``.
+    parent into it, in place; the BatchNorm becomes ``nn.Identity`` (timm's
+    ``BatchNormAct2d``: its dropout and activation).
 
     Attentive Norm's BatchNorm (registered before its attention conv, its
     input also feeds the attention) stays.
@@ -92,11 +109,14 @@ def fuse_for_inference(module: nn.Module) -> Dict[str, int]:
 def _fuse_children(module: nn.Module) -> None:
     previous = None
     for name, child in list(module.named_children()):
+        replacement = None
         if (isinstance(child, _BatchNorm) and child.track_running_stats
                 and isinstance(previous, nn.Conv2d)
                 and previous.out_channels == child.num_features):
+            replacement = _replacement(child)
+        if replacement is not None:
             fold_batch_norm(previous, child)
-            setattr(module, name, nn.Identity())
+            setattr(module, name, replacement)
         else:
             _fuse_children(child)
         previous = child

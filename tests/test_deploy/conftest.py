@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.conftest import REPO
+from tests.conftest import REPO, legacy_random_backbone
 
 CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -25,6 +25,7 @@ def seeded_cpu_model():
     head weights and a positive heatmap bias (many clear centre peaks)."""
     from mmpose.apis import init_model
     net = init_model(cpu_config(), None, device='cpu')
+    legacy_random_backbone(net)
     torch.manual_seed(3)
     for m in net.head.modules():
         if isinstance(m, torch.nn.Conv2d):

@@ -14,7 +14,7 @@ from logocap_mmpose.models.fusion import (FusedModelError, count_batch_norms,
 from logocap_mmpose.models.pose_nms import drop_duplicate_proposals
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
-from tests.conftest import COCO_FLIP, REPO
+from tests.conftest import COCO_FLIP, REPO, legacy_random_backbone
 
 COCO = osp.join(REPO, 'configs', 'logocap', 'coco')
 CPU_CONFIG = osp.join(COCO, 'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -26,7 +26,7 @@ def build(config, seed=0, **test_cfg):
     """Random weights that decode proposals, with BatchNorm statistics far
     from the identity (so that a wrong fusion shows)."""
     cfg = Config.fromfile(config)
-    if cfg.model.backbone.type == 'EfficientNetLite':
+    if cfg.model.backbone.type == 'TIMMFeatures':
         cfg.model.backbone.pretrained = False
     else:
         cfg.model.backbone.init_cfg = None
@@ -34,6 +34,8 @@ def build(config, seed=0, **test_cfg):
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    if cfg.model.backbone.type == 'TIMMFeatures':
+        legacy_random_backbone(model)
     with torch.no_grad():
         for name, value in model.head.state_dict().items():
             if value.dtype.is_floating_point and 'running_var' not in name:

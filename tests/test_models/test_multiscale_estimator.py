@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
-from tests.conftest import COCO_FLIP, REPO
+from tests.conftest import COCO_FLIP, REPO, legacy_random_backbone
 
 CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -22,6 +22,7 @@ def model():
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    legacy_random_backbone(model)
     with torch.no_grad():  # weights that decode proposals
         for name, value in model.head.state_dict().items():
             if value.dtype.is_floating_point and 'running_var' not in name:

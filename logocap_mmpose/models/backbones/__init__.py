@@ -1,3 +1,3 @@
-from .efficientnet_lite import EfficientNetLite, convert_lite_state_dict
+from .timm_features import TIMMFeatures, convert_efficientnet_pytorch
 
-__all__ = ['EfficientNetLite', 'convert_lite_state_dict']
+__all__ = ['TIMMFeatures', 'convert_efficientnet_pytorch']
