@@ -38,8 +38,13 @@ from logocap_mmpose.utils.tooling import (Column, Stopwatch,
                                           write_coco_subset)
 
 MODES = ('baseline', 'kems_only', 'kams_only', 'full')
-# extra rows: (row name, test mode, kams_only_decode)
-EXTRA_ROWS = {'kams_only_top2': ('kams_only', 'top2')}
+# extra rows: row name -> (test mode, kams_only_decode or None for the
+# config's, test_cfg.kam_score)
+EXTRA_ROWS = {
+    'kams_only_top2': ('kams_only', 'top2', None),
+    'full_kam_product': ('full', None, 'product'),
+    'full_kam_replace': ('full', None, 'replace'),
+}
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('AR', 'coco/AR')]
 
@@ -70,7 +75,9 @@ def parse_args():
         '--modes', nargs='+', default=list(MODES) + list(EXTRA_ROWS),
         choices=MODES + tuple(EXTRA_ROWS),
         help='test_cfg.mode values to score; kams_only_top2 is kams_only '
-        "with head.adaptation_cfg.kams_only_decode='top2'")
+        "with head.adaptation_cfg.kams_only_decode='top2', full_kam_product "
+        "and full_kam_replace are full with test_cfg.kam_score='product' / "
+        "'replace' (pose scores from the KAMs)")
     parser.add_argument('--work-dir', default='work_dirs/fit_check',
                         help='logs, the subset annotation file and the '
                         'final checkpoint go here')
@@ -208,8 +215,9 @@ def main():
     test_cfg, head = runner.model.test_cfg, runner.model.head
     default_decode = head.kams_only_decode
     for row in args.modes:
-        test_cfg['mode'], head.kams_only_decode = EXTRA_ROWS.get(
-            row, (row, default_decode))
+        mode, decode, kam_score = EXTRA_ROWS.get(row, (row, None, None))
+        test_cfg.update(mode=mode, kam_score=kam_score)
+        head.kams_only_decode = decode or default_decode
         rows[row] = runner.test()
     table = markdown(rows, recorder.last_epoch_mean(), args,
                      watch.seconds / 60, recorder.ungated())

@@ -260,7 +260,7 @@ def test_kams_only_decoding_on_hand_made_grid(decode):
         kams=lambda embedding, poses: kams, local_poses=lambda p: p,
         kem_offsets=offsets, top2_lambda=0.75, kams_only_decode=decode)
     initial = torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])  # (1,1,2,2)
-    keypoints, scores = REFINERS['kams_only'](head, None, None, initial)
+    keypoints, scores, _ = REFINERS['kams_only'](head, None, None, initial)
     # cell (row i, col j) of keypoint k is at initial + scale_k * (j-2, i-2)
     first = torch.tensor([10.0 + 2, 20.0 - 1])
     second = torch.tensor([30.0 - 2 * 2, 40.0 + 0])

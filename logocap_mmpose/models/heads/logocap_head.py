@@ -36,7 +36,7 @@ from ..message_passing import ConvMessagePassing
 from ..pose_nms import (NMS_ORDERS, drop_duplicate_proposals,
                         nms_and_pack)
 from ..proposals import gt_center_proposals, padded_instances
-from ..refinement import REFINERS
+from ..refinement import KAM_SCORES, REFINERS, kam_pose_scores
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
 from .head_config import group_head_settings, training_settings
 
@@ -318,6 +318,9 @@ class LOGOCAPHead(BaseHead):
         if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
             raise ValueError(f'test_cfg.nms_order must be one of '
                              f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
+        if test_cfg.get('kam_score') not in KAM_SCORES:
+            raise ValueError(f'test_cfg.kam_score must be one of '
+                             f'{KAM_SCORES}, got {test_cfg["kam_score"]!r}')
         sizes = valid_cells(batch_data_samples, heatmaps.shape, self.stride)
         preds = [None] * len(sizes)
         for (h, w), index in group_by_size(sizes):
@@ -347,8 +350,9 @@ class LOGOCAPHead(BaseHead):
                     initial, center_scores, valid, test_cfg)
             n = int(valid.sum(1).max())  # valid is a prefix of each row
             initial, center_scores = initial[:, :n], center_scores[:, :n]
-        keypoints, scores = self.refine(mode, heatmaps[:, :self.num_keypoints],
-                                        embedding, initial)
+        keypoints, scores, kams = REFINERS[mode](
+            self, heatmaps[:, :self.num_keypoints], embedding, initial)
+        scores = kam_pose_scores(scores, kams, test_cfg.get('kam_score'))
         scores = scores * center_scores[..., None]
         with record_function(profiling.POSE_NMS):
             return nms_and_pack(keypoints, scores, valid[:, :n], test_cfg)
@@ -357,4 +361,6 @@ class LOGOCAPHead(BaseHead):
                initial: Tensor) -> Tuple[Tensor, Tensor]:
         """Final keypoints (B, N, K, 2) and scores (B, N, K) of one mode of
         the paper's ablation (:data:`MODES`, see ``models/refinement.py``)."""
-        return REFINERS[mode](self, keypoint_heatmaps, embedding, initial)
+        keypoints, scores, _ = REFINERS[mode](self, keypoint_heatmaps,
+                                              embedding, initial)
+        return keypoints, scores
