@@ -1,0 +1,54 @@
+"""tools/benchmark_crowd.py and logocap_mmpose/analysis/crowd.py: time
+against people per image, bottom-up beside top-down (issue 20)."""
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from logocap_mmpose.analysis import crowd
+from tests.conftest import REPO, load_tool, require_shared
+
+CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
+                   'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
+TOPDOWN = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
+           'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py')
+
+
+def test_composite_places_every_crop_in_its_own_cell():
+    crops = [np.full((40 + 10 * i, 20, 3), 10 * i + 1, np.uint8)
+             for i in range(5)]
+    img, boxes = crowd.composite(crops, (120, 90))
+    assert img.shape == (90, 120, 3) and len(boxes) == 5
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        assert 0 <= x1 < x2 <= 120 and 0 <= y1 < y2 <= 90
+        patch = img[int(y1):int(y2), int(x1):int(x2)]
+        assert (patch == 10 * i + 1).all()  # the crop, nothing else
+    cells = {(int(b[0]) // 40, int(b[1]) // 45) for b in boxes}  # 3x2 grid
+    assert len(cells) == 5
+
+
+def test_too_few_persons_is_a_clear_error():
+    root = require_shared('coco-mini')
+    with pytest.raises(ValueError, match='labelled persons of at least'):
+        crowd.person_crops(root, 'annotations/person_keypoints_val2017.json',
+                           'val2017', 100000)
+
+
+@pytest.mark.slow
+def test_two_sizes_with_tiny_settings(tmp_path):
+    root = require_shared('coco-mini')
+    text = load_tool('benchmark_crowd').main([
+        CPU_CFG, '--topdown', TOPDOWN, '--data-root', root, '--people', '1',
+        '2', '--canvas', '128', '96', '--warmup', '0', '--repeats', '1',
+        '--out-dir', str(tmp_path)])
+    lines = text.splitlines()
+    assert lines[0] == ('| people | logocap_effnetlite0_1xb8-40e_coco-256x256'
+                        ' (ms) | td-hm_hrnet-w32_8xb64-210e_coco-256x192 (GT '
+                        'boxes) (ms) |')
+    rows = [[c.strip() for c in ln.strip('|').split('|')] for ln in lines[2:4]]
+    assert [r[0] for r in rows] == ['1', '2']
+    assert all(float(c) > 0 for r in rows for c in r[1:])
+    assert 'top-down: ground-truth boxes, no detector cost' in text
+    assert (tmp_path / 'crowd.png').stat().st_size > 1000
+    assert (tmp_path / 'crowd.md').read_text().strip() == text.strip()
+    assert len(list((tmp_path / 'images').glob('crowd_*.jpg'))) == 2
