@@ -8,31 +8,12 @@ device with the same test settings (flip on for both, warm-up, median of
 repeats; see ``tools/benchmark_inference.py``; both tools share
 ``logocap_mmpose/utils/tooling.py``) and counts parameters. It
 prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, the
-instances per image each model returned while timed, params)
+proposals and instances per image while timed, params)
 with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
 ``model.test_cfg.mode``) evaluated on the same LOGO-CAP weights.
 
 ``tools/compare_with_dekr.py`` is the command line over
-:func:`run_comparison`. Examples::
-
-    # train both for 20 epochs on coco-mini, then compare
-    python tools/compare_with_dekr.py \
-        configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \
-        configs/logocap/coco/dekr_effnetlite0_1xb8-40e_coco-256x256.py \
-        --data-root ../shared/data/coco-mini --epochs 20 --out table.md
-
-    # compare given checkpoints
-    python tools/compare_with_dekr.py LOGOCAP_CFG DEKR_CFG \
-        --logocap-checkpoint a.pth --dekr-checkpoint b.pth
-
-    # released weights: the authors' W32 (converted) and MMPose's DEKR-W32
-    # with MMPose's own config (``package::path`` names a packaged config)
-    python tools/compare_with_dekr.py \
-        configs/logocap/coco/logocap_hrnet-w32_official_coco-512x512.py \
-        mmpose::body_2d_keypoint/dekr/coco/dekr_hrnet-w32_8xb10-140e_coco-512x512.py \
-        --logocap-checkpoint logocap_w32_converted.pth \
-        --dekr-checkpoint dekr_hrnet-w32_8xb10-140e_coco-512x512_ac7c17bf-20221228.pth \
-        --data-root data/coco
+:func:`run_comparison` (its docstring has the examples).
 
 With both checkpoints given the configs need not match (each model is
 evaluated with the config it was released with; what differs is listed
