@@ -42,9 +42,10 @@ def busiest_val_image(cfg) -> str:
     root = dataset.get('data_root', '')
     with open(osp.join(root, dataset.ann_file)) as f:
         coco = json.load(f)
+    from logocap_mmpose.utils.tooling import is_labelled_person
     counts: Dict[int, int] = {}
     for ann in coco['annotations']:
-        if ann.get('num_keypoints', 0) > 0 and not ann.get('iscrowd', 0):
+        if is_labelled_person(ann):
             counts[ann['image_id']] = counts.get(ann['image_id'], 0) + 1
     best = min(counts, key=lambda i: (-counts[i], i))
     name = {im['id']: im['file_name'] for im in coco['images']}[best]

@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 import torch.nn as nn
 
-from ..utils.tooling import Column, markdown_table, time_test_step
+from ..utils.tooling import (Column, is_labelled_person, markdown_table,
+                             time_test_step)
 from .benchmark import forced_proposals
 
 Box = Tuple[float, float, float, float]  # x1, y1, x2, y2
@@ -44,8 +45,7 @@ def person_crops(root: str, ann_file: str, img_dir: str,
     names = {im['id']: im['file_name'] for im in coco['images']}
     people = sorted(
         (a for a in coco['annotations']
-         if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
-         and min(a['bbox'][2:]) >= 16),
+         if is_labelled_person(a) and min(a['bbox'][2:]) >= 16),
         key=lambda a: (-a['bbox'][2] * a['bbox'][3], a['id']))
     if len(people) < num:
         raise ValueError(f'{ann_file} holds {len(people)} labelled persons '

@@ -111,11 +111,11 @@ class LOGOCAPLoadImage(LoadImage):
         self.skip_unreadable = skip_unreadable
 
     def transform(self, results: dict) -> Optional[dict]:
-        if not self.skip_unreadable or 'img' in results:
-            return self._load(results)
         try:
             return self._load(results)
         except (OSError, ImageInputError) as err:
+            if not self.skip_unreadable or 'img' in results:
+                raise
             print_log(f'skipped an unreadable image (skip_unreadable=True; '
                       f'the dataset draws another): {err}',
                       logger='current', level=30)

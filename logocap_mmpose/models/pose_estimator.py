@@ -94,7 +94,8 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         self._train_mode_seen = False
         self._conv_bn_fused = False
         self._skip_update = False
-        check_policy(self.train_cfg.get('nonfinite_loss', 'raise'))
+        self.nonfinite_loss = check_policy(
+            self.train_cfg.get('nonfinite_loss', 'raise'))
 
     def train(self, mode: bool = True):
         """``nn.Module.train``; remembers that the model trains, so that it
@@ -156,7 +157,7 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         if not bad:
             return loss, log_vars
         message = nonfinite_message(bad, log_vars)
-        if self.train_cfg.get('nonfinite_loss', 'raise') == 'raise':
+        if self.nonfinite_loss == 'raise':
             raise FloatingPointError(
                 f'{message}; training stopped before the update of the '
                 "weights. model.train_cfg.nonfinite_loss='skip' skips such "
@@ -174,9 +175,8 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         'skip'`` a step whose loss is not finite changes nothing: no
         update, and the buffers (BatchNorm statistics) its forward pass
         moved are put back."""
-        skip = self.train_cfg.get('nonfinite_loss', 'raise') == 'skip'
-        buffers = [b.detach().clone() for b in self.buffers()] if skip \
-            else None
+        buffers = [b.detach().clone() for b in self.buffers()] \
+            if self.nonfinite_loss == 'skip' else None
         with optim_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
             losses = self._run_forward(data, mode='loss')

@@ -173,13 +173,18 @@ def load_config(path: str,
     return cfg
 
 
+def is_labelled_person(ann: dict) -> bool:
+    """Whether a COCO annotation is a non-crowd person with at least one
+    labelled keypoint."""
+    return not ann.get('iscrowd', 0) and ann.get('num_keypoints', 0) > 0
+
+
 def labelled_image_ids(coco: dict) -> List[int]:
     """Ids (sorted) of the images of a COCO annotation dict that hold a
-    non-crowd person with at least one labelled keypoint."""
+    labelled person (:func:`is_labelled_person`)."""
     return sorted({
         a['image_id']
-        for a in coco['annotations']
-        if not a.get('iscrowd', 0) and a.get('num_keypoints', 0) > 0
+        for a in coco['annotations'] if is_labelled_person(a)
     })
 
 

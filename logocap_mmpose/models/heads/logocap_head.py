@@ -36,7 +36,7 @@ from ..message_passing import ConvMessagePassing
 from ..pose_nms import (NMS_ORDERS, drop_duplicate_proposals,
                         nms_and_pack)
 from ..proposals import gt_center_proposals, padded_instances
-from ..refinement import KAM_SCORES, REFINERS, kam_pose_scores
+from ..refinement import REFINERS, kam_pose_scores
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
 from .head_config import group_head_settings, training_settings
 
@@ -318,9 +318,6 @@ class LOGOCAPHead(BaseHead):
         if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
             raise ValueError(f'test_cfg.nms_order must be one of '
                              f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
-        if test_cfg.get('kam_score') not in KAM_SCORES:
-            raise ValueError(f'test_cfg.kam_score must be one of '
-                             f'{KAM_SCORES}, got {test_cfg["kam_score"]!r}')
         sizes = valid_cells(batch_data_samples, heatmaps.shape, self.stride)
         preds = [None] * len(sizes)
         for (h, w), index in group_by_size(sizes):
