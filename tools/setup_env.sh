@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command set-up: a virtual environment with the full tested stack
 # (torch, torchvision, mmengine, mmcv with compiled ops, mmdet, mmpose,
-# xtcocotools, timm, openmim) and logocap_mmpose in editable mode.
+# xtcocotools, timm, mmpretrain, openmim) and logocap_mmpose in editable mode.
 #
 #   bash tools/setup_env.sh            # venv at ./.venv
 #   LOGOCAP_VENV=/some/path bash tools/setup_env.sh
@@ -66,6 +66,9 @@ step "mmpose, torchvision, openmim, timm without their declared dependencies"
 pipi --no-deps mmpose torchvision openmim timm
 pipi click colorama model-index tabulate requests pandas rich
 
+step "MMPretrain (its TIMMBackbone builds the CPU configs' timm backbone)"
+pipi mmpretrain
+
 step "MMPose's analysis tools (seaborn for analyze_logs plot_curve)"
 pipi seaborn
 
@@ -83,7 +86,7 @@ step "check"
 "$PY" - <<'PYEOF'
 import importlib
 for name in ['torch', 'torchvision', 'mmengine', 'mmcv', 'mmcv.ops', 'mmdet',
-             'mmpose', 'xtcocotools', 'timm', 'logocap_mmpose']:
+             'mmpose', 'xtcocotools', 'timm', 'mmpretrain', 'logocap_mmpose']:
     mod = importlib.import_module(name)
     print(f'{name:15s} {getattr(mod, "__version__", "ok")}')
 PYEOF

@@ -15,7 +15,7 @@ CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
 def cpu_config(max_proposals: int = 10) -> Config:
     """The CPU config, random backbone weights (offline)."""
     cfg = Config.fromfile(CPU_CONFIG)
-    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.init_cfg = None
     cfg.model.test_cfg.max_proposals = max_proposals
     return cfg
 

@@ -297,7 +297,7 @@ def test_tool_on_coco_mini_val(tmp_path):
     from mmengine.config import Config
     from mmpose.apis import init_model
     cfg = Config.fromfile(CPU_CONFIG)
-    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.init_cfg = None
     model = init_model(cfg, None, device='cpu')
     ckpt = str(tmp_path / 'random.pth')
     torch.save(dict(state_dict=model.state_dict()), ckpt)
@@ -311,7 +311,7 @@ def test_tool_on_coco_mini_val(tmp_path):
         CPU_CONFIG, ckpt, '--data-root', root, '--labelled-only',
         '--num-images', '3', '--windows', '1', '5', '11', '--modes',
         '--out-dir', str(out), '--cfg-options',
-        'model.backbone.pretrained=False',
+        'model.backbone.init_cfg=None',
         'model.test_cfg.max_proposals=5'
     ])
     rows = [line.split('|')[1:-1] for line in table.splitlines()[2:]]

@@ -72,7 +72,7 @@ def cpu_sized(cfg: Config) -> Config:
     meta, head keypoints and evaluator stay CrowdPose's."""
     cpu = Config.fromfile(CPU_COCO_CFG)
     cfg = copy.deepcopy(cfg)
-    cfg.model.backbone = dict(cpu.model.backbone, pretrained=False)
+    cfg.model.backbone = dict(cpu.model.backbone, init_cfg=None)
     cfg.model.data_preprocessor = cpu.model.data_preprocessor
     head = cfg.model.head
     head.in_channels = cpu.model.head.in_channels

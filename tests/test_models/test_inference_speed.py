@@ -26,15 +26,12 @@ def build(config, seed=0, **test_cfg):
     """Random weights that decode proposals, with BatchNorm statistics far
     from the identity (so that a wrong fusion shows)."""
     cfg = Config.fromfile(config)
-    if cfg.model.backbone.type == 'TIMMFeatures':
-        cfg.model.backbone.pretrained = False
-    else:
-        cfg.model.backbone.init_cfg = None
+    cfg.model.backbone.init_cfg = None
     cfg.model.test_cfg.update(test_cfg)
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     model.init_weights()
-    if cfg.model.backbone.type == 'TIMMFeatures':
+    if cfg.model.backbone.type == 'mmpretrain.TIMMBackbone':
         legacy_random_backbone(model)
     with torch.no_grad():
         for name, value in model.head.state_dict().items():
@@ -139,7 +136,7 @@ def test_fusion_keeps_dekr_outputs():
     BatchNorms after deformable convs stay."""
     cfg = Config.fromfile(osp.join(
         COCO, 'dekr_effnetlite0_1xb8-40e_coco-256x256.py'))
-    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -273,7 +270,7 @@ def test_init_model_and_inference_fuse(tmp_path):
     the demos use) predict with a fused model."""
     from mmpose.apis import inference_bottomup, init_model
     cfg = Config.fromfile(CPU_CONFIG)
-    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.init_cfg = None
     model = init_model(cfg, None, device='cpu')
     n = count_batch_norms(model)
     img = np.random.default_rng(0).integers(0, 255, (96, 128, 3),

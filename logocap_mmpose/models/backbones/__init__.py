@@ -1,3 +1,7 @@
-from .timm_features import TIMMFeatures, convert_efficientnet_pytorch
+from .timm_weights import (TimmOfflinePretrained, convert_efficientnet_pytorch,
+                           load_timm_weights)
 
-__all__ = ['TIMMFeatures', 'convert_efficientnet_pytorch']
+__all__ = [
+    'TimmOfflinePretrained', 'convert_efficientnet_pytorch',
+    'load_timm_weights'
+]

