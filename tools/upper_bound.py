@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """The paper's Fig. 2 analysis: COCO AP of the centre-offset (initial) poses
 and of the oracle that moves each initial keypoint to the best cell of an
-s x s local window (the head's local KEM grid) using the ground truth.
+s x s local window (the head's local KEM grid) using the ground truth. A
+second oracle keeps the initial keypoints and scores each pose by its true
+OKS (the best ranking a pose-quality score could give); ``--kam-scores``
+scores the model's rows with ``test_cfg.kam_score`` settings beside it.
 
 It runs the model in ``test_cfg.mode='baseline'`` on the config's test set (or
 on ``--data-root`` / ``--ann-file``), scores the initial poses and each oracle
@@ -60,6 +63,11 @@ def parse_args(argv=None):
         choices=['full', 'baseline', 'kems_only', 'kams_only'],
         help='test_cfg.mode values of the model to score as well (none: '
         'pass the flag alone)')
+    parser.add_argument(
+        '--kam-scores', nargs='+', default=[],
+        choices=['none', 'product', 'replace'],
+        help='score each --modes row with these test_cfg.kam_score values '
+        "(none: the heatmap score; default: the config's own setting)")
     parser.add_argument('--out-dir', default='work_dirs/upper_bound',
                         help='upper_bound.md / .png / .json go here')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
@@ -133,8 +141,10 @@ def main(argv=None) -> str:
     model = init_model(cfg, args.checkpoint, device=args.device)
     model.eval()
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
+    kam_scores = [None if k == 'none' else k for k in args.kam_scores]
     result = evaluate_upper_bound(model, dataloader, cfg.test_evaluator,
-                                  args.windows, args.modes, progress=True)
+                                  args.windows, args.modes, progress=True,
+                                  kam_scores=kam_scores)
     table = markdown_table(result)
     n = len(dataloader.dataset)
     note = (f'{n} images of {cfg.test_dataloader.dataset.ann_file}; '
@@ -149,6 +159,7 @@ def main(argv=None) -> str:
         json.dump(
             dict(
                 initial=result['initial'],
+                oks_scored=result['oks_scored'],
                 oracle={str(s): m
                         for s, m in result['oracle'].items()},
                 modes=result['modes'],

@@ -20,6 +20,12 @@ keypoint; a keypoint the person does not label stays where it was. Scores,
 the set of poses (after the pose NMS of the baseline) and their order stay
 those of the initial poses, so only the keypoint positions change.
 
+The complementary oracle keeps the keypoints and changes the scores: each
+initial pose is scored by its true OKS with the best-matching person
+(:func:`true_pose_oks`), the ranking a perfect pose-quality estimate would
+give. It bounds what a learned pose score (e.g. ``test_cfg.kam_score``) can
+gain on the same poses.
+
 Shapes: B images, N poses per image, G ground-truth persons, K keypoints,
 s x s window.
 """
@@ -197,6 +203,65 @@ def oracle_samples(samples: Sequence, kem_offsets: Tensor,
     return out
 
 
+@torch.no_grad()
+def true_pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
+                  gt_areas: Tensor, sigmas: Tensor) -> Tensor:
+    """COCO OKS of each pose with its best-matching ground-truth person.
+
+    Args:
+        keypoints (Tensor): (N, K, 2) poses.
+        gt_keypoints (Tensor): (G, K, 2) ground truth, same frame.
+        gt_visible (Tensor): (G, K), > 0 for labelled keypoints.
+        gt_areas (Tensor): (G,) person areas.
+        sigmas (Tensor): (K,) OKS sigmas.
+
+    Returns:
+        Tensor: (N,) the largest OKS over the persons (0 without any), where
+        OKS = mean over the person's labelled keypoints of
+        ``exp(-d^2 / (2 * area * (2 * sigma)^2))``, as COCO defines it.
+    """
+    N, G = keypoints.shape[0], gt_keypoints.shape[0]
+    if N == 0 or G == 0:
+        return keypoints.new_zeros(N)
+    d2 = (keypoints[:, None] - gt_keypoints[None]).pow(2).sum(-1)  # N, G, K
+    var = (2 * sigmas).pow(2) * 2 * gt_areas[:, None]  # G, K
+    labelled = (gt_visible > 0).to(keypoints.dtype)
+    oks = (torch.exp(-d2 / var[None]) * labelled[None]).sum(-1) \
+        / labelled.sum(-1).clamp(min=1)[None]
+    return oks.max(1).values
+
+
+def oks_scored_samples(samples: Sequence, sigmas: Sequence[float]) -> list:
+    """Copies of predicted data samples whose poses are scored by their true
+    OKS (every keypoint score set to it; keypoints unchanged).
+
+    Args:
+        samples (Sequence[PoseDataSample]): as for :func:`oracle_samples`.
+        sigmas (Sequence[float]): (K,) OKS sigmas.
+
+    Returns:
+        list[PoseDataSample]: a ``CocoMetric`` with ``score_mode='keypoint'``
+        (or ``'bbox'``: the box scores are set too) ranks them by true OKS.
+    """
+    sigmas = torch.as_tensor(np.asarray(sigmas, np.float64))
+    out = []
+    for sample in samples:
+        kpts = torch.as_tensor(np.asarray(sample.pred_instances.keypoints,
+                                          np.float64))
+        anns = sample.metainfo['raw_ann_info']
+        anns = anns if isinstance(anns, list) else [anns]
+        gt, vis, areas = (torch.from_numpy(a).double()
+                          for a in annotation_arrays(anns, kpts.shape[1]))
+        oks = true_pose_oks(kpts, gt, vis, areas, sigmas).float().numpy()
+        new = _with_keypoints(sample, sample.pred_instances.keypoints)
+        new.pred_instances.keypoint_scores = np.repeat(
+            oks[:, None], kpts.shape[1], axis=1)
+        if 'bbox_scores' in new.pred_instances:
+            new.pred_instances.bbox_scores = oks.copy()
+        out.append(new)
+    return out
+
+
 def _with_keypoints(sample, keypoints: np.ndarray):
     """A copy of ``sample`` whose predicted keypoints are ``keypoints``."""
     new = sample.clone()  # shallow: the fields are shared with ``sample``
@@ -212,20 +277,21 @@ def _with_keypoints(sample, keypoints: np.ndarray):
 
 
 @contextmanager
-def overriding_mode(model, mode: str):
-    """Temporarily set ``model.test_cfg['mode']`` (and the head's copy)."""
-    saved = [(cfg, cfg.get('mode', None), 'mode' in cfg)
-             for cfg in _test_cfgs(model)]
-    for cfg, _, _ in saved:
-        cfg['mode'] = mode
+def overriding_test_cfg(model, **values):
+    """Temporarily set keys of ``model.test_cfg`` (and of the head's copy),
+    e.g. ``mode='baseline'`` or ``kam_score='product'``."""
+    saved = [(cfg, key, cfg.get(key, None), key in cfg)
+             for cfg in _test_cfgs(model) for key in values]
+    for cfg, key, _, _ in saved:
+        cfg[key] = values[key]
     try:
         yield
     finally:
-        for cfg, value, present in saved:
+        for cfg, key, value, present in saved:
             if present:
-                cfg['mode'] = value
+                cfg[key] = value
             else:
-                cfg.pop('mode', None)
+                cfg.pop(key, None)
 
 
 def _test_cfgs(model) -> List[dict]:
@@ -242,7 +308,8 @@ def evaluate_upper_bound(model,
                          windows: Sequence[int] = DEFAULT_WINDOWS,
                          modes: Sequence[str] = (),
                          dataset_meta: Optional[dict] = None,
-                         progress: bool = False) -> dict:
+                         progress: bool = False,
+                         kam_scores: Sequence[Optional[str]] = ()) -> dict:
     """COCO metrics of the initial poses, of their window oracles and of the
     model's own test modes on a dataset.
 
@@ -264,11 +331,16 @@ def evaluate_upper_bound(model,
         dataset_meta (dict, optional): dataset meta (``sigmas``,
             ``num_keypoints``); ``dataloader.dataset.metainfo`` when None.
         progress (bool): show a progress bar over the batches.
+        kam_scores (Sequence[str | None]): ``test_cfg.kam_score`` values
+            (None, ``'product'``, ``'replace'``) to score each of ``modes``
+            with; empty: the model's own setting only.
 
     Returns:
-        dict: ``initial`` (metrics dict), ``oracle`` (``{s: metrics}``) and
-        ``modes`` (``{mode: metrics}``), each metrics dict as the evaluator
-        returns it (e.g. ``coco/AP``).
+        dict: ``initial`` (metrics dict), ``oracle`` (``{s: metrics}``),
+        ``oks_scored`` (the initial poses scored by their true OKS, see
+        :func:`oks_scored_samples`) and ``modes`` (``{mode: metrics}``, keys
+        ``'<mode>, kam_score=<value>'`` with ``kam_scores``), each metrics
+        dict as the evaluator returns it (e.g. ``coco/AP``).
     """
     windows = [int(s) for s in windows]
     meta = dataset_meta if dataset_meta is not None else \
@@ -283,29 +355,39 @@ def evaluate_upper_bound(model,
         evaluator.dataset_meta = meta
         return evaluator
 
-    initial = build()
+    initial, oks_scored = build(), build()
     oracles = {s: build() for s in windows}
-    others = {mode: build() for mode in modes}
+    settings = {mode: dict(mode=mode) for mode in modes}
+    if kam_scores:
+        settings = {
+            f'{mode}, kam_score={kam}': dict(mode=mode, kam_score=kam)
+            for mode in modes for kam in kam_scores
+        }
+    others = {name: build() for name in settings}
     count = 0
     model.eval()
     bar = ProgressBar(len(dataloader)) if progress else None
     with torch.no_grad():
         for data in dataloader:
-            with overriding_mode(model, 'baseline'):
+            with overriding_test_cfg(model, mode='baseline'):
                 outputs = model.test_step(data)
             count += len(outputs)
             for s, moved in oracle_samples(outputs, kem_offsets, windows,
                                            sigmas).items():
                 oracles[s].process(data_samples=moved, data_batch=data)
+            oks_scored.process(
+                data_samples=oks_scored_samples(outputs, sigmas),
+                data_batch=data)
             initial.process(data_samples=outputs, data_batch=data)
-            for mode, evaluator in others.items():
-                with overriding_mode(model, mode):
+            for name, evaluator in others.items():
+                with overriding_test_cfg(model, **settings[name]):
                     evaluator.process(data_samples=model.test_step(data),
                                       data_batch=data)
             if bar is not None:
                 bar.update()
     return dict(
         initial=initial.evaluate(count),
+        oks_scored=oks_scored.evaluate(count),
         oracle={s: ev.evaluate(count)
                 for s, ev in oracles.items()},
         modes={mode: ev.evaluate(count)
@@ -330,6 +412,9 @@ def markdown_table(result: dict) -> str:
         return f'| {label} | {window} | {cells} | {gain:+.3f} |'
 
     lines.append(row('initial (centre-offset)', '-', result['initial']))
+    if 'oks_scored' in result:
+        lines.append(row('initial, scored by true OKS', '-',
+                         result['oks_scored']))
     for s, metrics in result['oracle'].items():
         lines.append(row('oracle', f'{s}x{s}', metrics))
     for mode, metrics in result['modes'].items():
@@ -363,6 +448,10 @@ def plot_upper_bound(result: dict, path: str, title: str = '') -> None:
                     xytext=(0, 6), ha='center', fontsize=8)
     ax.axhline(result['initial'][key], color='tab:green', linestyle='--',
                label=f'initial poses ({result["initial"][key]:.3f})')
+    if 'oks_scored' in result:
+        value = result['oks_scored'][key]
+        ax.axhline(value, color='tab:olive', linestyle='-.',
+                   label=f'initial, scored by true OKS ({value:.3f})')
     colours = ['tab:blue', 'tab:purple', 'tab:orange', 'tab:brown']
     for i, (mode, metrics) in enumerate(result['modes'].items()):
         ax.axhline(metrics[key], color=colours[i % len(colours)],

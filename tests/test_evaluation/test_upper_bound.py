@@ -19,6 +19,7 @@ from mmengine.structures import InstanceData
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.structures import PoseDataSample
 from logocap_mmpose.evaluation import (DEFAULT_WINDOWS, annotation_arrays,
+                                       oks_scored_samples, true_pose_oks,
                                        evaluate_upper_bound, markdown_table,
                                        oracle_keypoints, oracle_samples,
                                        plot_upper_bound, window_offsets)
@@ -204,7 +205,7 @@ class StubModel:
         self.head = SimpleNamespace(kem_offsets=KEM, test_cfg={})
         self.test_cfg = {}
         self.batches, self.truth = batches, truth
-        self.modes_seen = []
+        self.modes_seen, self.kam_scores_seen = [], []
 
     def eval(self):
         return self
@@ -212,6 +213,7 @@ class StubModel:
     def test_step(self, data):
         mode = self.test_cfg.get('mode')
         self.modes_seen.append(mode)
+        self.kam_scores_seen.append(self.test_cfg.get('kam_score', 'unset'))
         samples = self.batches[data['index']]
         if mode == 'full':
             return self.truth[data['index']]
@@ -270,16 +272,84 @@ def test_ap_never_decreases_as_the_window_grows(synthetic_coco):
     assert 'mode' not in model.test_cfg
 
 
+def test_true_pose_oks_by_hand():
+    """Two labelled keypoints of one person (area 100): one exact, one 2 px
+    off; the unlabelled one does not count; the best person is taken."""
+    sigmas = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    gt = torch.tensor([[[0., 0.], [10., 0.], [5., 5.]],
+                       [[50., 50.], [60., 50.], [55., 55.]]],
+                      dtype=torch.float64)
+    vis = torch.tensor([[1., 1., 0.], [1., 1., 1.]], dtype=torch.float64)
+    areas = torch.tensor([100., 100.], dtype=torch.float64)
+    pose = gt[:1].clone()
+    pose[0, 1, 0] += 2.0
+    pose[0, 2] = torch.tensor([90., 90.])  # unlabelled: anywhere
+    far = torch.full((1, 3, 2), 500.0, dtype=torch.float64)
+    oks = true_pose_oks(torch.cat((pose, far)), gt, vis, areas, sigmas)
+    hand = (1.0 + np.exp(-4.0 / (2 * 100 * (2 * 0.2)**2))) / 2  # 0.8987
+    assert oks[0].item() == pytest.approx(hand, abs=1e-12)
+    assert oks[1].item() == pytest.approx(0.0, abs=1e-12)
+    assert true_pose_oks(pose, gt[:0], vis[:0], areas[:0],
+                         sigmas).tolist() == [0.0]
+
+
+def test_true_oks_ranking_repairs_a_bad_order(tmp_path):
+    """Far duplicates ranked above the close detections cost AP; scoring
+    by true OKS puts them back. Keypoints are never changed."""
+    rng = np.random.default_rng(1)
+    G = 3
+    gt = (rng.uniform(150, 450, (G, 1, 2)) +
+          rng.normal(0, 40, (G, K, 2))).astype(np.float32)
+    vis = np.ones((G, K), np.float32)
+    areas = np.full(G, 15000.0, np.float32)
+    far = gt + rng.normal(0, 30, (G, K, 2))
+    close = gt + rng.normal(0, 3, (G, K, 2))
+    # scores fall along the rows: the far duplicates come first
+    batches = [synthetic_samples(np.concatenate((far, close)), gt, vis,
+                                 areas)]
+    ann_file = str(tmp_path / 'ann.json')
+    with open(ann_file, 'w') as f:
+        json.dump(dict(images=[dict(id=1, width=640, height=640,
+                                    file_name='1.jpg')],
+                       annotations=batches[0][0].metainfo['raw_ann_info'],
+                       categories=[dict(id=1, name='person')]), f)
+    rescored = oks_scored_samples(batches[0], COCO_SIGMAS)
+    np.testing.assert_array_equal(rescored[0].pred_instances.keypoints,
+                                  batches[0][0].pred_instances.keypoints)
+    scores = rescored[0].pred_instances.keypoint_scores[:, 0]
+    assert (scores[G:] > scores[:G].max()).all()  # close ones above
+    meta = parse_pose_metainfo(
+        dict(from_file=resolve_metainfo_file(
+            'configs/_base_/datasets/coco.py')))
+    evaluator = dict(type='CocoMetric', ann_file=ann_file, nms_mode='none',
+                     score_mode='keypoint')
+    loader = [dict(index=0, data_samples=batches[0])]
+    model = StubModel(batches, batches)
+    result = evaluate_upper_bound(model, loader, evaluator, (1, ),
+                                  modes=('full', ), dataset_meta=meta,
+                                  kam_scores=(None, 'product'))
+    assert result['oks_scored']['coco/AP'] > \
+        result['initial']['coco/AP'] + 0.3, result
+    # one row per kam_score, each with its own setting, restored after
+    assert list(result['modes']) == ['full, kam_score=None',
+                                     'full, kam_score=product']
+    assert model.kam_scores_seen == ['unset', None, 'product']
+    assert 'kam_score' not in model.test_cfg
+
+
 def test_table_and_plot(tmp_path):
     metrics = lambda ap: {'coco/AP': ap, 'coco/AP .5': ap + 0.1,  # noqa
                           'coco/AP .75': ap, 'coco/AR': ap + 0.05}
     result = dict(initial=metrics(0.2),
+                  oks_scored=metrics(0.22),
                   oracle={s: metrics(0.2 + s / 100) for s in (1, 3, 11)},
                   modes={'full': metrics(0.25)})
     table = markdown_table(result)
     lines = table.splitlines()
-    assert len(lines) == 2 + 1 + 3 + 1
+    assert len(lines) == 2 + 2 + 3 + 1
     assert lines[2].startswith('| initial (centre-offset) | - | 0.200 |')
+    assert lines[3].startswith('| initial, scored by true OKS | - | 0.220 |')
+    assert lines[3].endswith('+0.020 |')
     assert '| oracle | 11x11 | 0.310 |' in table and '+0.110 |' in table
     assert lines[-1].startswith('| model, mode full |')
     path = tmp_path / 'plot.png'
@@ -309,17 +379,24 @@ def test_tool_on_coco_mini_val(tmp_path):
     out = tmp_path / 'out'
     table = tool.main([
         CPU_CONFIG, ckpt, '--data-root', root, '--labelled-only',
-        '--num-images', '3', '--windows', '1', '5', '11', '--modes',
-        '--out-dir', str(out), '--cfg-options',
+        '--num-images', '3', '--windows', '1', '5', '11', '--modes', 'full',
+        '--kam-scores', 'none', 'product', '--out-dir', str(out),
+        '--cfg-options',
         'model.backbone.init_cfg=None',
         'model.test_cfg.max_proposals=5'
     ])
     rows = [line.split('|')[1:-1] for line in table.splitlines()[2:]]
-    assert [r[1].strip() for r in rows] == ['-', '1x1', '5x5', '11x11']
+    assert [r[1].strip() for r in rows] == ['-', '-', '1x1', '5x5', '11x11',
+                                            '-', '-']
+    assert [r[0].strip() for r in rows[-2:]] == [
+        'model, mode full, kam_score=None',
+        'model, mode full, kam_score=product'
+    ]
     # s = 1 is the initial poses: the same metrics
-    assert rows[0][2:6] == rows[1][2:6]
+    assert rows[0][2:6] == rows[2][2:6]
     for name in ('upper_bound.md', 'upper_bound.png', 'upper_bound.json'):
         assert (out / name).exists(), name
     with open(out / 'upper_bound.json') as f:
         saved = json.load(f)
     assert saved['images'] == 3 and set(saved['oracle']) == {'1', '5', '11'}
+    assert 'coco/AP' in saved['oks_scored']
