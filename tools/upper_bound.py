@@ -163,6 +163,7 @@ def main(argv=None) -> str:
                 oracle={str(s): m
                         for s, m in result['oracle'].items()},
                 modes=result['modes'],
+                modes_oks_scored=result['modes_oks_scored'],
                 images=n), f, indent=1)
     plot_upper_bound(result, osp.join(args.out_dir, 'upper_bound.png'),
                      title=f'{osp.basename(args.config)}, {n} images')

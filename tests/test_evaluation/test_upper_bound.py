@@ -335,6 +335,8 @@ def test_true_oks_ranking_repairs_a_bad_order(tmp_path):
                                      'full, kam_score=product']
     assert model.kam_scores_seen == ['unset', None, 'product']
     assert 'kam_score' not in model.test_cfg
+    # the stub's 'full' poses are the initial ones: the same rescored AP
+    assert result['modes_oks_scored'] == dict(full=result['oks_scored'])
 
 
 def test_table_and_plot(tmp_path):
@@ -387,10 +389,11 @@ def test_tool_on_coco_mini_val(tmp_path):
     ])
     rows = [line.split('|')[1:-1] for line in table.splitlines()[2:]]
     assert [r[1].strip() for r in rows] == ['-', '-', '1x1', '5x5', '11x11',
-                                            '-', '-']
-    assert [r[0].strip() for r in rows[-2:]] == [
+                                            '-', '-', '-']
+    assert [r[0].strip() for r in rows[-3:]] == [
         'model, mode full, kam_score=None',
-        'model, mode full, kam_score=product'
+        'model, mode full, kam_score=product',
+        'model, mode full, scored by true OKS'
     ]
     # s = 1 is the initial poses: the same metrics
     assert rows[0][2:6] == rows[2][2:6]
