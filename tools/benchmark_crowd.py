@@ -5,13 +5,14 @@ DEKR (bottom-up) beside a top-down model; the command line over
 are made and what each model gets.
 
 Example (random weights; the top-down model gets the pasted boxes as
-ground-truth boxes, no detector)::
+ground-truth boxes; ``--detector`` adds a person detector's time beside it)::
 
     python tools/benchmark_crowd.py \\
         configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \\
         configs/logocap/coco/logocap_hrnet-w32_4xb12-140e_coco-512x512.py \\
         configs/logocap/coco/dekr_hrnet-w32_4xb12-140e_coco-512x512.py \\
         --topdown mmpose::body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py \\
+        --detector mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py \\
         --data-root ../shared/data/coco-mini --out-dir work_dirs/crowd
 """
 import argparse
@@ -21,7 +22,8 @@ import os.path as osp
 import torch
 
 from logocap_mmpose.analysis.crowd import (crowd_images, crowd_plot,
-                                           crowd_table, time_crowd)
+                                           crowd_table, time_crowd,
+                                           time_detector)
 from logocap_mmpose.utils.tooling import (build_model, load_config,
                                           parse_tool_args, short_name,
                                           write_report)
@@ -35,6 +37,12 @@ def parse_args(argv=None):
                         help='bottom-up configs (LOGO-CAP, DEKR)')
     parser.add_argument('--topdown', default=None,
                         help='a top-down config (e.g. an mmpose:: path)')
+    parser.add_argument(
+        '--detector', default=None,
+        help='MMDetection config of a person detector to time on the same '
+        'composites (random weights), added to the top-down model\'s '
+        'time in its own column, e.g. '
+        'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
     parser.add_argument('--data-root', required=True,
                         help='COCO-layout folder the person crops come '
                         'from, e.g. ../shared/data/coco-mini')
@@ -84,12 +92,25 @@ def main(argv=None) -> str:
                         topdown)
     rows = time_crowd(models, images, args.warmup, args.repeats, args.device)
     names = list(models)
+    detector = ''
+    if args.detector:
+        det = short_name(args.detector)
+        times = time_detector(args.detector, images, args.warmup,
+                              args.repeats, args.device, args.seed)
+        topdown = [n for n, (_, is_topdown) in models.items() if is_topdown]
+        for row in rows:
+            row[det] = times[row['people']]
+            for name in topdown:
+                row[f'{name} + {det}'] = row[name] + row[det]
+        names += [det] + [f'{name} + {det}' for name in topdown]
+        detector = (f'; detector {det} (random weights) timed on the same '
+                    'composites')
     setting = (f'{args.device}, {torch.get_num_threads()} threads, random '
                f'weights, flip test as configured, {args.canvas[0]}x'
                f'{args.canvas[1]} composites of coco-mini persons, median of '
                f'{args.repeats} after {args.warmup} warm-up; bottom-up: '
                'exactly one proposal per person; top-down: ground-truth '
-               'boxes, no detector cost')
+               'boxes' + (detector or ', no detector cost'))
     text = '\n'.join([crowd_table(rows, names), '', setting])
     os.makedirs(args.out_dir, exist_ok=True)
     crowd_plot(rows, names, osp.join(args.out_dir, 'crowd.png'),

@@ -8,7 +8,9 @@ largest labelled, non-crowd persons of the annotation file, cut at their
 boxes) resized into the cells of a grid on a fixed canvas, so that only the
 number of people changes between the images, not their size in pixels of
 the canvas. The top-down model gets the pasted boxes, i.e. ground-truth
-boxes standing in for a person detector, whose cost is not included; the
+boxes standing in for a person detector; an MMDetection detector can be
+timed on the same composites (:func:`time_detector`, random weights) and
+added to the top-down time as a separate column. The
 bottom-up models get exactly ``n`` proposals (decoding thresholds removed,
 as ``analysis/benchmark.py`` forces them), i.e. the work of ``n`` found
 people.
@@ -143,6 +145,45 @@ def time_crowd(models: Dict[str, Tuple[nn.Module, bool]],
                                            device)
             rows[n][name] = ms
     return [rows[n] for n in sorted(rows)]
+
+
+def time_detector(config: str, images: Dict[int, Tuple[str, List[Box]]],
+                  warmup: int, repeats: int, device: str,
+                  seed: int = 0) -> Dict[int, float]:
+    """ms per image of an MMDetection detector on every composite.
+
+    The detector (random weights, built from ``config``) runs as
+    ``mmdet.apis.inference_detector`` runs it: the config's test pipeline
+    prepares the image (untimed, as for the pose models), ``test_step``
+    is timed by :func:`~logocap_mmpose.utils.tooling.time_test_step`.
+
+    Args:
+        config (str): MMDetection config, a file or ``mmdet::path.py``.
+        images (dict): see :func:`crowd_images`.
+        warmup, repeats (int): untimed and timed runs per image.
+        device (str): torch device.
+        seed (int): torch seed of the random weights.
+
+    Returns:
+        dict: people count -> ms per image.
+    """
+    import torch
+    from mmdet.apis import init_detector
+    from mmdet.utils import get_test_pipeline_cfg
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.registry import DefaultScope
+
+    from ..utils.tooling import config_file
+    torch.manual_seed(seed)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = init_detector(config_file(config), None, device=device)
+        pipeline = Compose(get_test_pipeline_cfg(model.cfg))
+        times = {}
+        for n, (path, _) in images.items():
+            batch = pseudo_collate([pipeline(dict(img_path=path, img_id=0))])
+            times[n], _ = time_test_step(model, [batch], warmup, repeats,
+                                         device)
+    return times
 
 
 def crowd_table(rows: List[dict], names: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
                    'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
 TOPDOWN = ('mmpose::body_2d_keypoint/topdown_heatmap/coco/'
            'td-hm_hrnet-w32_8xb64-210e_coco-256x192.py')
+DETECTOR = 'mmdet::yolox/yolox_tiny_8xb8-300e_coco.py'
 
 
 def test_composite_places_every_crop_in_its_own_cell():
@@ -49,6 +50,30 @@ def test_two_sizes_with_tiny_settings(tmp_path):
     assert [r[0] for r in rows] == ['1', '2']
     assert all(float(c) > 0 for r in rows for c in r[1:])
     assert 'top-down: ground-truth boxes, no detector cost' in text
+    assert (tmp_path / 'crowd.png').stat().st_size > 1000
+    assert (tmp_path / 'crowd.md').read_text().strip() == text.strip()
+    assert len(list((tmp_path / 'images').glob('crowd_*.jpg'))) == 2
+
+
+@pytest.mark.slow
+def test_detector_time_is_added_to_the_top_down_time(tmp_path):
+    root = require_shared('coco-mini')
+    text = load_tool('benchmark_crowd').main([
+        CPU_CFG, '--topdown', TOPDOWN, '--detector', DETECTOR, '--data-root',
+        root, '--people', '1', '2', '--canvas', '128', '96', '--warmup', '0',
+        '--repeats', '1', '--out-dir', str(tmp_path)])
+    lines = text.splitlines()
+    header = [c.strip() for c in lines[0].strip('|').split('|')]
+    det = 'yolox_tiny_8xb8-300e_coco'
+    topdown = 'td-hm_hrnet-w32_8xb64-210e_coco-256x192 (GT boxes)'
+    assert header[-2:] == [f'{det} (ms)', f'{topdown} + {det} (ms)']
+    for line in lines[2:4]:
+        cells = [float(c) for c in line.strip('|').split('|')]
+        pose, detector, total = cells[2], cells[3], cells[4]
+        assert detector > 0
+        assert total == pytest.approx(pose + detector, abs=0.15)
+    assert f'detector {det} (random weights) timed' in text
+    assert 'no detector cost' not in text
     assert (tmp_path / 'crowd.png').stat().st_size > 1000
     assert (tmp_path / 'crowd.md').read_text().strip() == text.strip()
     assert len(list((tmp_path / 'images').glob('crowd_*.jpg'))) == 2
