@@ -464,6 +464,12 @@ def predict_with_refinement(head: nn.Module, heatmaps: Tensor,
         raise ValueError(f'test_cfg.mode is {mode!r} but the refinement '
                          f'graph computes {refinement.mode!r}: export it '
                          f'with that mode')
+    if test_cfg.get('kam_score') is not None:
+        raise ValueError(
+            f"test_cfg.kam_score={test_cfg['kam_score']!r} scores poses by "
+            f'their KAMs, which the exported refinement graph does not '
+            f'return: set kam_score=None, or refine in PyTorch (no ONNX '
+            f'refinement)')
     if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
         raise ValueError(f'test_cfg.nms_order must be one of {NMS_ORDERS}, '
                          f'got {test_cfg["nms_order"]!r}')

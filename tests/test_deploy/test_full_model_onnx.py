@@ -182,6 +182,20 @@ def test_mode_mismatch_is_refused(seeded_model, dense, refinement):
         seeded_model.test_cfg['mode'] = 'full'
 
 
+def test_kam_score_is_refused_by_the_exported_refinement(
+        seeded_model, dense, refinement):
+    """The graph returns no KAMs: a KAM score stops with the fix, never
+    silently scoring by the heatmaps."""
+    data = synthetic_batch(seeded_model, [(256, 320)], seed=1)
+    seeded_model.test_cfg['kam_score'] = 'product'
+    try:
+        with pytest.raises(ValueError, match="kam_score='product'.*"
+                           'set kam_score=None'):
+            onnx_inference(seeded_model, dense, data, refinement)
+    finally:
+        seeded_model.test_cfg.pop('kam_score')
+
+
 def test_time_onnxruntime_runs(seeded_model, dense, refinement):
     batches = [synthetic_batch(seeded_model, [(256, 320)], seed=2)]
     ms = time_onnxruntime(seeded_model, [dense], refinement, batches,
