@@ -21,7 +21,8 @@ import os.path as osp
 
 import torch
 
-from logocap_mmpose.analysis.crowd import (crowd_images, crowd_plot,
+from logocap_mmpose.analysis.crowd import (add_detector_columns,
+                                           crowd_images, crowd_plot,
                                            crowd_table, time_crowd,
                                            time_detector)
 from logocap_mmpose.utils.tooling import (build_model, load_config,
@@ -98,11 +99,7 @@ def main(argv=None) -> str:
         times = time_detector(args.detector, images, args.warmup,
                               args.repeats, args.device, args.seed)
         topdown = [n for n, (_, is_topdown) in models.items() if is_topdown]
-        for row in rows:
-            row[det] = times[row['people']]
-            for name in topdown:
-                row[f'{name} + {det}'] = row[name] + row[det]
-        names += [det] + [f'{name} + {det}' for name in topdown]
+        names += add_detector_columns(rows, det, times, topdown)
         detector = (f'; detector {det} (random weights) timed on the same '
                     'composites')
     setting = (f'{args.device}, {torch.get_num_threads()} threads, random '

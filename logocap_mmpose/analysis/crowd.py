@@ -186,6 +186,29 @@ def time_detector(config: str, images: Dict[int, Tuple[str, List[Box]]],
     return times
 
 
+def add_detector_columns(rows: List[dict], detector: str,
+                         times: Dict[int, float],
+                         topdown: Sequence[str]) -> List[str]:
+    """Add a detector's time to the rows of :func:`time_crowd`, alone and
+    added to each top-down model's time.
+
+    Args:
+        rows (list[dict]): rows ``{'people': n, name: ms, ...}``, changed in
+            place.
+        detector (str): column name of the detector.
+        times (dict): people count -> detector ms (:func:`time_detector`).
+        topdown (Sequence[str]): names of the top-down models' columns.
+
+    Returns:
+        list[str]: the new column names, in order.
+    """
+    for row in rows:
+        row[detector] = times[row['people']]
+        for name in topdown:
+            row[f'{name} + {detector}'] = row[name] + row[detector]
+    return [detector] + [f'{name} + {detector}' for name in topdown]
+
+
 def crowd_table(rows: List[dict], names: Sequence[str]) -> str:
     """Markdown: one row per people count, ms/image per model."""
     columns = [Column('people', 'people')] + [

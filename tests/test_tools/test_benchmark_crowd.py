@@ -28,6 +28,15 @@ def test_composite_places_every_crop_in_its_own_cell():
     assert len(cells) == 5
 
 
+def test_detector_columns_add_to_each_top_down_model():
+    rows = [dict(people=1, bu=5.0, td=2.0), dict(people=4, bu=5.0, td=8.0)]
+    names = crowd.add_detector_columns(rows, 'det', {1: 10.0, 4: 11.0},
+                                       ['td'])
+    assert names == ['det', 'td + det']
+    assert [(r['det'], r['td + det'], r['bu']) for r in rows] == [
+        (10.0, 12.0, 5.0), (11.0, 19.0, 5.0)]
+
+
 def test_too_few_persons_is_a_clear_error():
     root = require_shared('coco-mini')
     with pytest.raises(ValueError, match='labelled persons of at least'):
