@@ -4,7 +4,9 @@ and of the oracle that moves each initial keypoint to the best cell of an
 s x s local window (the head's local KEM grid) using the ground truth. A
 second oracle keeps the initial keypoints and scores each pose by its true
 OKS (the best ranking a pose-quality score could give); ``--kam-scores``
-scores the model's rows with ``test_cfg.kam_score`` settings beside it.
+scores the model's rows with ``test_cfg.kam_score`` settings beside it. A
+second table gives, per row, the Spearman correlation of the pose scores
+with the poses' true OKS.
 
 It runs the model in ``test_cfg.mode='baseline'`` on the config's test set (or
 on ``--data-root`` / ``--ann-file``), scores the initial poses and each oracle
@@ -132,7 +134,8 @@ def main(argv=None) -> str:
     from mmengine.runner import Runner
 
     import logocap_mmpose  # noqa: F401  (registers the plugin)
-    from logocap_mmpose.evaluation import (evaluate_upper_bound,
+    from logocap_mmpose.evaluation import (correlation_table,
+                                           evaluate_upper_bound,
                                            markdown_table, plot_upper_bound)
     from mmpose.apis import init_model
 
@@ -149,12 +152,11 @@ def main(argv=None) -> str:
     n = len(dataloader.dataset)
     note = (f'{n} images of {cfg.test_dataloader.dataset.ann_file}; '
             f'checkpoint {args.checkpoint}')
-    print(table)
-    print()
-    print(note)
+    ranking = correlation_table(result)
+    print(table, ranking, note, sep='\n\n')
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'upper_bound.md'), 'w') as f:
-        f.write(table + '\n\n' + note + '\n')
+        f.write('\n\n'.join([table, ranking, note]) + '\n')
     with open(osp.join(args.out_dir, 'upper_bound.json'), 'w') as f:
         json.dump(
             dict(
@@ -164,6 +166,7 @@ def main(argv=None) -> str:
                         for s, m in result['oracle'].items()},
                 modes=result['modes'],
                 modes_oks_scored=result['modes_oks_scored'],
+                score_oks_spearman=result['score_oks_spearman'],
                 images=n), f, indent=1)
     plot_upper_bound(result, osp.join(args.out_dir, 'upper_bound.png'),
                      title=f'{osp.basename(args.config)}, {n} images')

@@ -262,6 +262,33 @@ def oks_scored_samples(samples: Sequence, sigmas: Sequence[float]) -> list:
     return out
 
 
+def score_oks_correlation(samples: Sequence, rescored: Sequence) -> float:
+    """Spearman rank correlation between the poses' scores and their true
+    OKS, over all poses of ``samples``.
+
+    Args:
+        samples (Sequence[PoseDataSample]): predictions; a pose's score is
+            the mean of its keypoint scores (``CocoMetric``'s
+            ``score_mode='keypoint'``).
+        rescored (Sequence[PoseDataSample]): the same poses from
+            :func:`oks_scored_samples` (their keypoint scores are the true
+            OKS).
+
+    Returns:
+        float: rho in [-1, 1]; NaN with fewer than two poses or constant
+        scores.
+    """
+    from scipy.stats import spearmanr
+    scores = [np.asarray(s.pred_instances.keypoint_scores).mean(-1)
+              for s in samples]
+    oks = [np.asarray(s.pred_instances.keypoint_scores)[:, 0]
+           for s in rescored]
+    scores, oks = np.concatenate(scores), np.concatenate(oks)
+    if len(scores) < 2 or np.ptp(scores) == 0 or np.ptp(oks) == 0:
+        return float('nan')
+    return float(spearmanr(scores, oks)[0])
+
+
 def _with_keypoints(sample, keypoints: np.ndarray):
     """A copy of ``sample`` whose predicted keypoints are ``keypoints``."""
     new = sample.clone()  # shallow: the fields are shared with ``sample``
@@ -342,7 +369,9 @@ def evaluate_upper_bound(model,
         ``'<mode>, kam_score=<value>'`` with ``kam_scores``) and
         ``modes_oks_scored`` (``{mode: metrics}``, each mode's poses scored
         by their true OKS), each metrics dict as the evaluator returns it
-        (e.g. ``coco/AP``).
+        (e.g. ``coco/AP``), and ``score_oks_spearman`` (``{'initial' or a
+        key of modes: rho}``, :func:`score_oks_correlation` over all poses:
+        how well each score ranks poses by quality).
     """
     windows = [int(s) for s in windows]
     meta = dataset_meta if dataset_meta is not None else \
@@ -367,6 +396,8 @@ def evaluate_upper_bound(model,
         }
     others = {name: build() for name in settings}
     others_oks = {mode: build() for mode in modes}
+    # every pose's (score, true OKS) sample lists, for the rank correlation
+    pairs = {name: ([], []) for name in ['initial', *settings]}
     count = 0
     model.eval()
     bar = ProgressBar(len(dataloader)) if progress else None
@@ -378,21 +409,24 @@ def evaluate_upper_bound(model,
             for s, moved in oracle_samples(outputs, kem_offsets, windows,
                                            sigmas).items():
                 oracles[s].process(data_samples=moved, data_batch=data)
-            oks_scored.process(
-                data_samples=oks_scored_samples(outputs, sigmas),
-                data_batch=data)
+            rescored = oks_scored_samples(outputs, sigmas)
+            oks_scored.process(data_samples=rescored, data_batch=data)
+            pairs['initial'][0].extend(outputs)
+            pairs['initial'][1].extend(rescored)
             initial.process(data_samples=outputs, data_batch=data)
             scored = set()
             for name, evaluator in others.items():
                 with overriding_test_cfg(model, **settings[name]):
                     predicted = model.test_step(data)
                 evaluator.process(data_samples=predicted, data_batch=data)
+                rescored = oks_scored_samples(predicted, sigmas)
+                pairs[name][0].extend(predicted)
+                pairs[name][1].extend(rescored)
                 mode = settings[name]['mode']
                 if mode not in scored:  # a kam_score moves no keypoint
                     scored.add(mode)
-                    others_oks[mode].process(
-                        data_samples=oks_scored_samples(predicted, sigmas),
-                        data_batch=data)
+                    others_oks[mode].process(data_samples=rescored,
+                                             data_batch=data)
             if bar is not None:
                 bar.update()
     return dict(
@@ -403,7 +437,9 @@ def evaluate_upper_bound(model,
         modes={mode: ev.evaluate(count)
                for mode, ev in others.items()},
         modes_oks_scored={mode: ev.evaluate(count)
-                          for mode, ev in others_oks.items()})
+                          for mode, ev in others_oks.items()},
+        score_oks_spearman={name: score_oks_correlation(*lists)
+                            for name, lists in pairs.items()})
 
 
 def markdown_table(result: dict) -> str:
@@ -434,6 +470,18 @@ def markdown_table(result: dict) -> str:
     for mode, metrics in result.get('modes_oks_scored', {}).items():
         lines.append(row(f'model, mode {mode}, scored by true OKS', '-',
                          metrics))
+    return '\n'.join(lines)
+
+
+def correlation_table(result: dict) -> str:
+    """Markdown: the Spearman correlation of each row's pose scores with the
+    poses' true OKS (:func:`evaluate_upper_bound`'s ``score_oks_spearman``).
+    """
+    lines = ['| poses | Spearman rho (pose score, true OKS) |', '|---|---|']
+    for name, rho in result.get('score_oks_spearman', {}).items():
+        label = 'initial (centre-offset)' if name == 'initial' \
+            else f'model, mode {name}'
+        lines.append(f'| {label} | {rho:.3f} |')
     return '\n'.join(lines)
 
 

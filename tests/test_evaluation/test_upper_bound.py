@@ -19,7 +19,8 @@ from mmengine.structures import InstanceData
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.structures import PoseDataSample
 from logocap_mmpose.evaluation import (DEFAULT_WINDOWS, annotation_arrays,
-                                       oks_scored_samples, true_pose_oks,
+                                       correlation_table, oks_scored_samples,
+                                       score_oks_correlation, true_pose_oks,
                                        evaluate_upper_bound, markdown_table,
                                        oracle_keypoints, oracle_samples,
                                        plot_upper_bound, window_offsets)
@@ -337,6 +338,16 @@ def test_true_oks_ranking_repairs_a_bad_order(tmp_path):
     assert 'kam_score' not in model.test_cfg
     # the stub's 'full' poses are the initial ones: the same rescored AP
     assert result['modes_oks_scored'] == dict(full=result['oks_scored'])
+    # scores fall while the duplicates' OKS is lower than the close ones':
+    # a negative rank correlation, the same for every row of the same poses
+    rho = result['score_oks_spearman']
+    assert set(rho) == {'initial', 'full, kam_score=None',
+                        'full, kam_score=product'}
+    assert rho['initial'] < -0.5
+    assert rho['full, kam_score=None'] == rho['initial']
+    # by true OKS the ranking is perfect
+    assert score_oks_correlation(rescored, rescored) == pytest.approx(1.0)
+    assert '| initial (centre-offset) | ' in correlation_table(result)
 
 
 def test_table_and_plot(tmp_path):
@@ -403,3 +414,6 @@ def test_tool_on_coco_mini_val(tmp_path):
         saved = json.load(f)
     assert saved['images'] == 3 and set(saved['oracle']) == {'1', '5', '11'}
     assert 'coco/AP' in saved['oks_scored']
+    assert set(saved['score_oks_spearman']) == {
+        'initial', 'full, kam_score=None', 'full, kam_score=product'}
+    assert 'Spearman rho' in (out / 'upper_bound.md').read_text()
