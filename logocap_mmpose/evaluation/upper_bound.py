@@ -203,10 +203,13 @@ def oracle_samples(samples: Sequence, kem_offsets: Tensor,
     return out
 
 
-@torch.no_grad()
 def true_pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
                   gt_areas: Tensor, sigmas: Tensor) -> Tensor:
     """COCO OKS of each pose with its best-matching ground-truth person.
+
+    The training targets' OKS (:func:`oks_kernel_targets`) of a one-cell
+    window, i.e. the pose itself: the same definition and matching as the
+    oracle rows, areas clamped to at least 1 px^2.
 
     Args:
         keypoints (Tensor): (N, K, 2) poses.
@@ -220,15 +223,9 @@ def true_pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
         OKS = mean over the person's labelled keypoints of
         ``exp(-d^2 / (2 * area * (2 * sigma)^2))``, as COCO defines it.
     """
-    N, G = keypoints.shape[0], gt_keypoints.shape[0]
-    if N == 0 or G == 0:
-        return keypoints.new_zeros(N)
-    d2 = (keypoints[:, None] - gt_keypoints[None]).pow(2).sum(-1)  # N, G, K
-    var = (2 * sigmas).pow(2) * 2 * gt_areas[:, None]  # G, K
-    labelled = (gt_visible > 0).to(keypoints.dtype)
-    oks = (torch.exp(-d2 / var[None]) * labelled[None]).sum(-1) \
-        / labelled.sum(-1).clamp(min=1)[None]
-    return oks.max(1).values
+    cells = keypoints[None, :, :, None, None]  # (1, N, K, 1, 1, 2)
+    return oks_kernel_targets(cells, gt_keypoints[None], gt_visible[None],
+                              gt_areas[None], sigmas)['best_oks'][0]
 
 
 def oks_scored_samples(samples: Sequence, sigmas: Sequence[float]) -> list:
@@ -419,11 +416,13 @@ def evaluate_upper_bound(model,
                 with overriding_test_cfg(model, **settings[name]):
                     predicted = model.test_step(data)
                 evaluator.process(data_samples=predicted, data_batch=data)
+                # per row: a kam_score reorders the poses (and the pose NMS
+                # may keep others), so the OKS list follows each row's poses
                 rescored = oks_scored_samples(predicted, sigmas)
                 pairs[name][0].extend(predicted)
                 pairs[name][1].extend(rescored)
                 mode = settings[name]['mode']
-                if mode not in scored:  # a kam_score moves no keypoint
+                if mode not in scored:  # the mode's poses, first setting
                     scored.add(mode)
                     others_oks[mode].process(data_samples=rescored,
                                              data_batch=data)
