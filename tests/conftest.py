@@ -1,6 +1,7 @@
 """Shared test helpers: the ../shared data location, MMPose's scope, the
 import of a tool by path and the CPU configs' former random backbone."""
 import importlib.util
+import os
 import os.path as osp
 import sys
 
@@ -9,12 +10,23 @@ import torch.nn as nn
 from mmengine.registry import init_default_scope
 
 import logocap_mmpose  # noqa: F401  (registers the plugin)
+from tests import float_audit
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
 COCO_MINI = osp.join(SHARED_DATA, 'coco-mini')
 
 init_default_scope('mmpose')
+
+if os.environ.get(float_audit.AUDIT_ENV):
+    float_audit.install()
+
+    @pytest.fixture(autouse=True)
+    def _float_audit_test_id(request):
+        """Tag the audit's records with the running test."""
+        float_audit.set_current_test(request.node.nodeid)
+        yield
+        float_audit.set_current_test('')
 
 
 def load_tool(name: str, prefix: str = 'logocap_tools'):

@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmpose.registry import MODELS
 
 from tests.conftest import require_shared
+from tests.float_audit import assert_below
 
 K = 17
 
@@ -107,8 +108,8 @@ def test_refined_keypoints_and_scores(case, official):
     heatmaps, _, embedding = maps(case)
     keypoints, raw = head.refine('full', heatmaps[:, :K], embedding,
                                  case['initial_poses'][None])
-    assert max_dist(keypoints[0], case['refined_keypoints'],
-                    labelled(case)) <= 1e-3
+    assert_below(max_dist(keypoints[0], case['refined_keypoints'],
+                          labelled(case)), 1e-3, 'labelled keypoints, px')
     assert_close(raw[0], case['refined_scores_raw'], 1e-5)
     scores = raw[0] * case['center_scores'][:, None]
     assert_close(scores, case['keypoint_scores'], 1e-5)
@@ -128,8 +129,9 @@ def test_predict_gives_the_authors_final_poses(case, official):
     keep = case['nms_keep']  # proposal indices, in the order kept
     assert len(pred.keypoints) == len(keep) == 12
     keypoints = torch.as_tensor(pred.keypoints)
-    assert max_dist(keypoints, case['final_keypoints'],
-                    labelled(case, keep)) <= 1e-3
+    assert_below(max_dist(keypoints, case['final_keypoints'],
+                          labelled(case, keep)), 1e-3,
+                 'labelled keypoints, px')
     assert_close(torch.as_tensor(pred.keypoint_scores),
                  case['final_keypoint_scores'], 1e-5)
     assert_close(torch.as_tensor(pred.bbox_scores),

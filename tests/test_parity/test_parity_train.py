@@ -14,6 +14,7 @@ from logocap_mmpose.models.losses import oks_kernel_targets
 from mmpose.registry import MODELS
 
 from tests.conftest import COCO_SIGMAS, require_shared
+from tests.float_audit import assert_below
 
 
 def load_case():
@@ -91,8 +92,8 @@ def test_dense_losses():
     # this package's displacements are the negated authors' offsets
     loss_off = head.offset_loss(-case['offsets'], -case['target_offsets'],
                                 case['target_offset_weights'])
-    assert rel(loss_hm, expected['loss.heatmaps']) < 1e-6
-    assert rel(loss_off, expected['loss.offsets']) < 1e-6
+    assert_below(rel(loss_hm, expected['loss.heatmaps']), 1e-6, 'heatmaps')
+    assert_below(rel(loss_off, expected['loss.offsets']), 1e-6, 'offsets')
 
 
 @pytest.mark.parametrize('cmp_mode', ['train', 'eval'])
@@ -108,8 +109,9 @@ def test_refinement_losses(cmp_mode):
     expected = case[f'losses_cmp_{cmp_mode}']
     # only the 23 gated proposals entered the CMP, unclamped in training
     assert len(kams) == 1 and kams[0].shape == (23, 17, 11, 11)
-    assert rel(losses['loss_kam'], expected['loss.oks']) < 1e-5
-    assert rel(losses['loss_refine'], expected['loss.hm']) < 1e-5
+    assert_below(rel(losses['loss_kam'], expected['loss.oks']), 1e-5, 'kam')
+    assert_below(rel(losses['loss_refine'], expected['loss.hm']), 1e-5,
+                 'refine')
     assert float(losses['oks_gate_ratio']) == pytest.approx(23 / 60)
     if cmp_mode == 'eval':
         return
