@@ -17,6 +17,10 @@ from tests.conftest import COCO_SIGMAS, require_shared
 from tests.float_audit import assert_below
 
 
+# train-mode KAMs against the fixture, relative to their largest value
+KAM_RTOL = 2e-4
+
+
 def load_case():
     root = require_shared('logocap-parity')
     case = torch.load(f'{root}/case_train.pth')
@@ -115,8 +119,11 @@ def test_refinement_losses(cmp_mode):
     assert float(losses['oks_gate_ratio']) == pytest.approx(23 / 60)
     if cmp_mode == 'eval':
         return
+    # relative to the KAMs' range (2.1): the CMP's batch statistics sum
+    # 23 * 121 cells in an order each CPU picks (1.5e-5 on an AVX2 AMD EPYC,
+    # 2.3e-6 here); the eval-mode statistics move them by 0.1 and more
     torch.testing.assert_close(kams[0], case['kam_pred_cmp_train'],
-                               atol=1e-5, rtol=0)
+                               atol=KAM_RTOL * kams[0].abs().max(), rtol=0)
     state = head.state_dict()
     for key, value in case['cmp_buffers_after_train_step'].items():
         ours = state[official_head_key(key)]
