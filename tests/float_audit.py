@@ -33,7 +33,8 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 AUDIT_ENV = 'LOGOCAP_FLOAT_AUDIT'
-VARIANT_ENV = ('ATEN_CPU_CAPABILITY', 'DNNL_MAX_CPU_ISA', 'OMP_NUM_THREADS')
+VARIANT_ENV = ('ATEN_CPU_CAPABILITY', 'DNNL_MAX_CPU_ISA', 'OMP_NUM_THREADS',
+               'NPY_DISABLE_CPU_FEATURES')
 TESTS = osp.dirname(osp.abspath(__file__))
 REQUIRED_MARGIN = 10.0
 _THIS = osp.abspath(__file__)

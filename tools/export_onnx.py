@@ -145,14 +145,15 @@ def main(argv=None) -> dict:
     with torch.no_grad():
         expected = DenseNetwork(model, preprocess)(x)
     got = network(x.numpy())
-    diffs = {}
+    diffs, scales = {}, {}
     for name, e, g in zip(('heatmaps', 'displacements', 'embedding'),
                           expected, got):
         e = e.numpy()
         diffs[name] = float(np.abs(e - g).max())
+        scales[name] = float(np.abs(e).max())
         print(f'{name}: shape {tuple(g.shape)}, max |onnxruntime - torch| '
               f'{diffs[name]:.3g} (max |torch| {np.abs(e).max():.3g})')
-    report['max_abs_diff'] = diffs
+    report['max_abs_diff'], report['max_abs'] = diffs, scales
     if 'refinement_out' in report:
         report['refinement_check'] = check_refinement(
             model, ONNXRefinement(report['refinement_out']), expected)

@@ -68,6 +68,7 @@ def test_sigma_at_the_reference_size_is_the_fixed_sigma():
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
+@pytest.mark.float_bound
 def test_sigma_formula_and_clipping():
     codec = build(sigma=2.0, scale_aware_sigma=True, sigma_reference_size=64,
                   sigma_range=(1.0, 4.0))

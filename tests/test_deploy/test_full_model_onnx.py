@@ -20,6 +20,8 @@ import torch
 from tests.conftest import REPO
 from tests.test_deploy.conftest import CPU_CONFIG
 
+pytestmark = pytest.mark.float_bound
+
 ort = pytest.importorskip(
     'onnxruntime', reason='onnxruntime is not installed (optional: '
     "pip install -e '.[onnx]')")

@@ -20,6 +20,8 @@ from tests.conftest import REPO
 from tests.test_deploy.conftest import CPU_CONFIG, seeded_cpu_model
 from tests.float_audit import assert_below
 
+pytestmark = pytest.mark.float_bound
+
 ort = pytest.importorskip(
     'onnxruntime', reason='onnxruntime is not installed (optional: '
     "pip install -e '.[onnx]')")
@@ -33,7 +35,8 @@ from logocap_mmpose.deploy import (DenseNetwork, ONNXDenseNetwork,  # noqa
                                    predict_from_maps, preprocess_from_config)
 
 # onnxruntime vs PyTorch on the dense maps: relative to each map's range
-MAP_RTOL = 1e-5
+# (measured on emulated CPUs: docs/reliability.md)
+MAP_RTOL = 1e-4
 # poses from onnxruntime's maps vs PyTorch's: float rounding (measured
 # 8e-6 px here), except where the top-2 decoding of a flat refined window
 # meets a near-tie and picks another cell with the same score (measured on a
@@ -229,7 +232,9 @@ def test_export_tool(tmp_path):
     ])
     assert osp.exists(out)
     assert report['input_shape'] == (128, 160)
-    assert_below(max(report['max_abs_diff'].values()), 1e-4, 'maps')
+    diff, scale = report['max_abs_diff'], report['max_abs']
+    assert_below(max(diff[k] / scale[k] for k in diff), MAP_RTOL,
+                 'maps, relative to their range')
     network = ONNXDenseNetwork(out)
     assert network.batch_size == 1 and network.input_shape == (128, 160)
     # a fixed batch of 1 still runs three images (one at a time)

@@ -9,8 +9,12 @@ import torch
 from logocap_mmpose.deploy import RefinementNetwork, adaptation_by_matmul
 from logocap_mmpose.models.adaptation import contextual_adaptation
 
-# float32 rounding of a sum of S*S = 121 products, relative to the range
-ADAPT_RTOL = 1e-6
+pytestmark = pytest.mark.float_bound
+
+# float32 rounding of a sum of S*S = 121 products (and of the FFT's sums
+# over the window), relative to the range; a missed kernel flip moves the
+# maps by a large share of it
+ADAPT_RTOL = 2e-5
 
 
 @pytest.mark.parametrize('a,S', [(49, 11), (97, 11), (9, 5)])

@@ -95,6 +95,7 @@ def test_window_of_size_one_returns_the_initial_poses_exactly():
                           samples[0].pred_instances.keypoint_scores)
 
 
+@pytest.mark.float_bound
 def test_oracle_matches_a_brute_force_reference():
     kpts, gt, vis, areas = random_case(seed=1)
     s = 7

@@ -166,6 +166,7 @@ def _flip_feats(x):
     return [(x, ), (x.flip(-1), )]
 
 
+@pytest.mark.float_bound
 def test_predict_flip_batch_of_two_equals_two_singles():
     head = _lively_head()
     torch.manual_seed(5)

@@ -187,6 +187,7 @@ def test_stock_mmpose_inferencer_runs_one_image_per_step(
     assert [len(r['predictions']) for r in results] == [1, 1, 1, 1]
 
 
+@pytest.mark.float_bound
 def test_batch_of_one_size_is_one_pass_with_the_same_poses(
         inferencer, images_by_size):
     size, paths = max(images_by_size.items(), key=lambda kv: len(kv[1]))
@@ -210,6 +211,7 @@ def test_batch_of_one_size_is_one_pass_with_the_same_poses(
     assert_same_poses(one_by_one, batched)
 
 
+@pytest.mark.float_bound
 def test_batch_of_mixed_sizes_gives_the_poses_of_each_image_alone(
         inferencer, images_by_size):
     """Two input sizes in one batch: one ``test_step``; the estimator runs
@@ -227,6 +229,7 @@ def test_batch_of_mixed_sizes_gives_the_poses_of_each_image_alone(
     assert_same_poses(one_by_one, batched)
 
 
+@pytest.mark.float_bound
 def test_video_frames_in_batches(inferencer, images_by_size, tmp_path):
     """A 5-frame video file: batches of 2, 2 and 1 frames, the poses of the
     frames one at a time, and MMPose's per-video prediction file."""

@@ -31,6 +31,7 @@ def resize(img_w, img_h, input_size=512):
         dict(type='LOGOCAPTestResize', input_size=input_size))(results)
 
 
+@pytest.mark.float_bound
 def test_test_resize_matches_the_authors_canvas():
     # COCO 000000288685.jpg, 640 x 436: short side 436 -> 512, long side
     # 640 * 512 / 436 = 751.6 -> 768, centre (320, 218) at the canvas centre
@@ -47,6 +48,7 @@ def test_test_resize_matches_the_authors_canvas():
     assert authors_test_size(640, 436, 640) == (960, 640)
 
 
+@pytest.mark.float_bound
 def test_test_resize_round_trip_through_mmpose_meta():
     """MMPose's ``add_pred_to_datasample`` mapping inverts the warp."""
     out = resize(427, 641)
@@ -114,6 +116,7 @@ def test_pose_nms_limit_and_degenerate_poses():
 
 
 # ------------------------------------------------------ decode_on_input
+@pytest.mark.float_bound
 def test_decode_on_input_uses_the_upsampled_centre_map():
     codec = KEYPOINT_CODECS.build(
         dict(type='LOGOCAPLabel', input_size=(64, 64), heatmap_size=(16, 16),

@@ -214,6 +214,7 @@ def _samples(shapes):
     return out
 
 
+@pytest.mark.float_bound
 def test_head_never_decodes_the_padding():
     """Image 1 covers 32 x 48 of the 64 x 64 cells; strong features in its
     padding must change nothing: its poses are those of its crop alone."""
@@ -416,6 +417,7 @@ def _predictions(dump_file):
     }
 
 
+@pytest.mark.float_bound
 @pytest.mark.slow
 def test_two_cpu_processes_train_and_test_like_one(tmp_path):
     """``torch.distributed.run --nproc_per_node=2 tools/train.py --launcher
@@ -484,6 +486,7 @@ def _load(**results):
     return LOGOCAPLoadImage()(dict(results))
 
 
+@pytest.mark.float_bound
 def test_arrays_become_bgr_images():
     img = _image()
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
@@ -575,6 +578,7 @@ def test_keypoint_count_mismatch_is_named(tmp_path, split):
     assert sample['inputs'].shape[0] == 3
 
 
+@pytest.mark.float_bound
 def test_inferencer_reads_grayscale_and_unit_float_arrays():
     from mmpose.apis import MMPoseInferencer
     # every weight, not only the re-drawn convs. The scores below agree to

@@ -75,6 +75,7 @@ def assert_same_poses(a, b, atol=1e-3, score_atol=1e-4):
 
 
 # ------------------------------------------------------------ one-pass flip
+@pytest.mark.float_bound
 def test_flip_in_one_pass_gives_the_two_pass_poses():
     model = build(CPU_CONFIG, fuse_conv_bn=False)
     torch.manual_seed(1)
@@ -175,6 +176,7 @@ def test_fusion_bound_catches_a_wrong_fold(monkeypatch):
     assert fusion_share_of_bound([kams[0]], [kams[1]]) > 10
 
 
+@pytest.mark.float_bound
 def test_fusion_keeps_dekr_outputs():
     """DEKR (built as LOGOCAPPoseEstimator by the benchmark) fuses too; its
     BatchNorms after deformable convs stay."""
@@ -201,6 +203,7 @@ def test_fusion_keeps_dekr_outputs():
                                    rtol=1e-4)
 
 
+@pytest.mark.float_bound
 def test_predicting_model_fuses_once_and_keeps_its_poses():
     x = torch.randn(1, 3, 256, 256)
     plain = predict(build(CPU_CONFIG, fuse_conv_bn=False), x)
@@ -282,6 +285,7 @@ def test_an_invalid_proposal_suppresses_nothing():
     assert keep.tolist() == [[True, False], [True, False]]
 
 
+@pytest.mark.float_bound
 def test_nms_before_refine_refines_a_subset_of_the_proposals():
     """Each proposal is refined on its own, so every pose (and score) the
     filtered run returns is one the unfiltered run refined; fewer reach the

@@ -30,6 +30,7 @@ def test_keypoint_scales_equal_reference():
     assert [round(float(s), 2) for s in scales] == REFERENCE_SCALES
 
 
+@pytest.mark.float_bound
 def test_local_kem_grid_values():
     offsets = local_kem_offsets(keypoint_scales(COCO_SIGMAS), 11, 5.0)
     assert offsets.shape == (17, 11, 11, 2)
@@ -77,6 +78,7 @@ def test_global_kems_follow_window_layout():
     assert g[48, 48] == 1 and g[48, 48 + 16] == pytest.approx(math.exp(-0.5))
 
 
+@pytest.mark.float_bound
 def test_attentive_norm_equals_direct_formula():
     torch.manual_seed(0)
     an = AttentiveNorm2d(6, num_mixtures=4).train()
@@ -138,6 +140,7 @@ def test_adaptation_with_centre_impulse_recovers_ground_truth(impl):
     assert (scores > 0).all()
 
 
+@pytest.mark.float_bound
 @pytest.mark.parametrize('impl', ['conv', 'fft'])
 @pytest.mark.parametrize('dy,dx', [(0, 3), (-2, 0), (4, -5), (-5, 5)])
 def test_adaptation_impulse_shifts_by_cell_offset(dy, dx, impl):
@@ -157,6 +160,7 @@ def test_adaptation_impulse_shifts_by_cell_offset(dy, dx, impl):
                                                           dtype=torch.float))
 
 
+@pytest.mark.float_bound
 def test_fft_adaptation_equals_grouped_conv_with_gradients():
     torch.manual_seed(0)
     kems = torch.rand(3, 4, 21, 21, requires_grad=True)
@@ -184,6 +188,7 @@ def test_fft_size_is_smooth_and_large_enough():
     assert fft_size(59) == 60
 
 
+@pytest.mark.float_bound
 def test_top2_decode_convex_average():
     maps = torch.zeros(1, 1, 5, 5)
     maps[0, 0, 2, 3] = 1.0  # (x, y) offset (1, 0)
@@ -215,6 +220,7 @@ def test_oks_kernel_loss_hand_computed():
         loss(kams, oks, weights[:, :1])
 
 
+@pytest.mark.float_bound
 def test_oks_targets_match_gate_and_weights():
     sigmas = torch.tensor([0.05, 0.1])
     offsets = local_kem_offsets(keypoint_scales(sigmas), 3, 4.0)

@@ -2,12 +2,15 @@
 of ``../shared/data/logocap-parity``): the head weights converted from
 ``authors_head_w32.pth`` by the checkpoint converter, the fixture's random
 features in, heatmaps / offsets / embedding out (tolerance 1e-5)."""
+import pytest
 import torch
 
 from logocap_mmpose.utils.official_checkpoint import convert_state_dict
 from mmpose.registry import MODELS
 
 from tests.conftest import COCO_SIGMAS, require_shared
+
+pytestmark = pytest.mark.float_bound
 
 
 def converted_head(weights, input_size: int = 512, **kwargs):

@@ -23,6 +23,8 @@ from mmpose.registry import MODELS
 from tests.conftest import require_shared
 from tests.float_audit import assert_below
 
+pytestmark = pytest.mark.float_bound
+
 K = 17
 
 
@@ -55,6 +57,17 @@ def maps(case):
 
 def assert_close(actual, expected, atol):
     torch.testing.assert_close(actual, expected, atol=atol, rtol=0)
+
+
+def float16_half_spacing(values: torch.Tensor) -> torch.Tensor:
+    """Half the distance between ``values`` (float16) and the next float16
+    away from zero: the largest rounding error of a number stored as them
+    (normal numbers in [2^(e-1), 2^e) are 2^(e-11) apart, subnormals 2^-24).
+    """
+    _, exponent = torch.frexp(values.float())
+    half = torch.ldexp(torch.ones_like(values, dtype=torch.float32),
+                       (exponent - 12).clamp(min=-25))
+    return torch.where(values == 0, torch.full_like(half, 2.0**-25), half)
 
 
 def max_dist(a, b, mask):
@@ -98,8 +111,14 @@ def test_global_kems(case, official):
     head, _ = official
     heatmaps, _, _ = maps(case)
     windows = head.global_kems(heatmaps[:, :K], case['initial_poses'][None])
-    # 67 of the 221 windows cross the canvas border
-    assert_close(windows[0], case['global_kems_fp16'].float(), 5e-4)
+    # 67 of the 221 windows cross the canvas border. The fixture stores
+    # them in float16: its rounding (up to 2.4e-4 here) is known exactly,
+    # so only what exceeds it is compared (border defects moved the
+    # windows by 0.026 to 0.84)
+    stored = case['global_kems_fp16']
+    excess = ((windows[0] - stored.float()).abs() -
+              float16_half_spacing(stored)).clamp(min=0)
+    assert_below(float(excess.max()), 1e-5, 'beyond float16 rounding')
 
 
 @torch.no_grad()

@@ -17,6 +17,8 @@ from tests.conftest import COCO_SIGMAS, require_shared
 from tests.float_audit import assert_below
 
 
+pytestmark = pytest.mark.float_bound
+
 # train-mode KAMs against the fixture, relative to their largest value
 KAM_RTOL = 2e-4
 

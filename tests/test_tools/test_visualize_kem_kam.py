@@ -73,6 +73,7 @@ def batched(model, batch):
                 final=final[0, 0].numpy(), count=int(valid[0].sum()))
 
 
+@pytest.mark.float_bound
 def test_drawing_shows_what_the_head_computes(model, batch, batched,
                                               tmp_path):
     person = batched['person']

