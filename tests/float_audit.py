@@ -9,7 +9,8 @@ With ``LOGOCAP_FLOAT_AUDIT=<file.jsonl>`` set, every call of
 a test, and every :func:`assert_below`, appends one JSON line to the file:
 
 - ``test``: the pytest node id; ``site``: ``tests/<file>.py:<line>``, the
-  line in a test file that made the comparison;
+  line of the test that made the comparison (``via`` the helper's line when
+  a helper in a test file made it);
 - ``deviation``: the largest ``|actual - expected|`` (or the value checked);
 - ``usage``: the largest ``|actual - expected| / (atol + rtol * |expected|)``,
   the share of the bound used (1 fails; 0.1 is the 10x margin required);
@@ -47,15 +48,21 @@ def set_current_test(nodeid: str) -> None:
 
 
 def _site() -> str:
-    """``tests/<file>.py:<line>`` of the innermost caller in a test file
-    (other than this one)."""
+    """``tests/<file>.py:<line>`` of the outermost caller in a test file
+    (the line of the test itself, not of a helper it called), followed by
+    ``via <file>:<line>`` of the innermost one where they differ."""
+    lines = []
     frame = sys._getframe(2)
     while frame is not None:
         path = osp.abspath(frame.f_code.co_filename)
         if path.startswith(TESTS) and path != _THIS:
-            return f'tests/{osp.relpath(path, TESTS)}:{frame.f_lineno}'
+            lines.append(f'tests/{osp.relpath(path, TESTS)}:{frame.f_lineno}')
         frame = frame.f_back
-    return '?'
+    if not lines:
+        return '?'
+    if len(lines) == 1:
+        return lines[0]
+    return f'{lines[-1]} via {lines[0].split("/")[-1]}'
 
 
 def _record(deviation: float, usage: float) -> None:

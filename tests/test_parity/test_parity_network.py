@@ -1,7 +1,8 @@
 """The three conv branches against the authors' code (``case_network.pth``
 of ``../shared/data/logocap-parity``): the head weights converted from
 ``authors_head_w32.pth`` by the checkpoint converter, the fixture's random
-features in, heatmaps / offsets / embedding out (tolerance 1e-5)."""
+features in, heatmaps / offsets / embedding out (tolerance 1e-4: 1.3e-6
+measured; a wrong conversion of a weight moves them by far more)."""
 import pytest
 import torch
 
@@ -36,7 +37,7 @@ def test_conv_branches_equal_the_authors():
     head = converted_head(torch.load(f'{root}/authors_head_w32.pth'))
     with torch.no_grad():
         heatmaps, displacements, embedding = head.forward([case['features']])
-    tol = dict(atol=1e-5, rtol=0)
+    tol = dict(atol=1e-4, rtol=0)
     torch.testing.assert_close(heatmaps, case['heatmaps'], **tol)
     # converted weights give displacements = minus the authors' offsets
     torch.testing.assert_close(displacements, -case['offsets'], **tol)

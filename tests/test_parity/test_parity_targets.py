@@ -136,7 +136,7 @@ def test_canvas_is_the_authors(encoded):
     case, results = encoded
     for gt, res in zip(case['gt'], results):
         np.testing.assert_allclose(res['warp_mat'], gt['transform'][:2],
-                                   atol=1e-5)
+                                   atol=1e-4)
         assert res['img'].shape[:2] == (192, 192)
 
 
@@ -148,7 +148,7 @@ def test_heatmaps_equal_the_authors(encoded):
         keep = np.append(~left_out[b], True)  # the centre channel too
         np.testing.assert_allclose(res['heatmaps'][keep],
                                    case['target_heatmaps'][b].numpy()[keep],
-                                   atol=1e-5, rtol=0)
+                                   atol=1e-4, rtol=0)
 
 
 def test_heatmap_weights_and_crowd_mask_equal_the_authors(encoded):
@@ -177,7 +177,7 @@ def test_offsets_equal_the_authors_outside_window_overlaps(encoded):
         # the offsets where they are learnt (weight > 0; elsewhere the
         # authors leave 0 and this codec the owner's value, at weight 0)
         learnt = (w_theirs > 0) & single
-        np.testing.assert_allclose(ours[learnt], theirs[learnt], atol=1e-5,
+        np.testing.assert_allclose(ours[learnt], theirs[learnt], atol=1e-4,
                                    rtol=0)
         differ = (np.abs(w_ours - w_theirs) > 1e-6).any(0)
         assert not (differ & single).any()

@@ -83,10 +83,12 @@ def test_gate_matching_and_oks_targets():
     torch.testing.assert_close(targets['matched_keypoints'][gate],
                                case['gated_matched_keypoints'], atol=1e-4,
                                rtol=0)
+    # the fixture's OKS is computed in image px, this package's in input px:
+    # 8e-6 apart on every CPU; a wrong sigma or area moves OKS by 1e-2
     torch.testing.assert_close(targets['oks'][gate], case['kam_targets'],
-                               atol=1e-5, rtol=0)
+                               atol=1e-4, rtol=0)
     torch.testing.assert_close(targets['weights'][gate], case['kam_weights'],
-                               atol=1e-5, rtol=0)
+                               atol=1e-4, rtol=0)
 
 
 def test_dense_losses():
