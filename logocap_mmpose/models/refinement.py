@@ -18,13 +18,14 @@ Stages (``models/kem.py`` defines the vocabulary): :func:`local_poses`,
 The four test modes of the paper's ablation (Table 5), :data:`MODES`, the
 one list of them (``test_cfg.mode``):
 
-- ``full``: the paper's method, global KEMs adapted by the KAMs;
 - ``baseline``: the initial (centre-offset) poses, scored by their heatmaps;
 - ``kems_only``: top-2 decoding of the reweighed global KEMs;
 - ``kams_only``: the KAMs alone, cells scaled to pixels. As the authors'
   partial refinement, the largest cell scored by its value
   (``adaptation_cfg.kams_only_decode='argmax'``, the default), or the top-2
-  average of the other modes (``'top2'``).
+  average of the other modes (``'top2'``);
+- ``full`` (the default): the paper's method, global KEMs adapted by the
+  KAMs.
 
 Every function is written so that ``torch.jit.trace`` (the ONNX exporter)
 keeps the batch, proposal and map sizes free: map sizes are read as tensors
@@ -261,9 +262,10 @@ def _full(geometry, cmp, keypoint_heatmaps, embedding, initial) -> Refined:
     return decode_windows(geometry, initial, maps) + (clamped, )
 
 
-REFINERS = dict(full=_full, baseline=_baseline, kems_only=_kems_only,
-                kams_only=_kams_only)
-#: the test modes (``test_cfg.mode``), the default first
+REFINERS = dict(baseline=_baseline, kems_only=_kems_only,
+                kams_only=_kams_only, full=_full)
+#: the test modes (``test_cfg.mode``, default 'full'), in the order of the
+#: paper's Table 5
 MODES = tuple(REFINERS)
 
 
