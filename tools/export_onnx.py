@@ -39,6 +39,7 @@ from mmengine.config import Config, DictAction
 
 
 def parse_args(argv=None):
+    from logocap_mmpose.models.refinement import MODES
     parser = argparse.ArgumentParser(
         description='Export a LOGO-CAP model to ONNX: the dense network and '
         '(unless --dense-only) the refinement. Proposal decoding, flip fusion '
@@ -57,7 +58,7 @@ def parse_args(argv=None):
         help='export only the dense network (the refinement then runs in '
         'PyTorch: logocap_mmpose.deploy.onnx_inference)')
     parser.add_argument(
-        '--mode', choices=['full', 'baseline', 'kems_only', 'kams_only'],
+        '--mode', choices=MODES,
         help="refinement mode of the second graph (default: the config's "
         "test_cfg.mode, else 'full')")
     parser.add_argument(

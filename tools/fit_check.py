@@ -32,12 +32,12 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from logocap_mmpose.models.refinement import MODES  # the table's rows
 from logocap_mmpose.utils.tooling import (Column, Stopwatch,
                                           labelled_image_ids, load_config,
                                           markdown_table, parse_tool_args,
                                           write_coco_subset)
 
-MODES = ('baseline', 'kems_only', 'kams_only', 'full')
 # extra rows: row name -> (test mode, kams_only_decode or None for the
 # config's, test_cfg.kam_score)
 EXTRA_ROWS = {

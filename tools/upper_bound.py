@@ -29,6 +29,7 @@ from typing import List, Optional
 
 from mmengine.config import Config, DictAction
 
+from logocap_mmpose.models.refinement import MODES
 from logocap_mmpose.utils.tooling import (labelled_image_ids, parse_tool_args,
                                           write_coco_subset)
 
@@ -62,7 +63,7 @@ def parse_args(argv=None):
         help='window sizes s (odd, at most the head\'s local_kem_size)')
     parser.add_argument(
         '--modes', nargs='*', default=['full'],
-        choices=['full', 'baseline', 'kems_only', 'kams_only'],
+        choices=MODES,
         help='test_cfg.mode values of the model to score as well (none: '
         'pass the flag alone)')
     parser.add_argument(

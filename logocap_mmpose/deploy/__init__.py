@@ -6,9 +6,10 @@ from ._imports import import_optional, missing_reason
 from .onnx_export import (DenseNetwork, ONNXDenseNetwork, choose_network,
                           export_onnx, onnx_inference, predict_from_maps,
                           preprocess_from_config)
+from ..models.adaptation import adaptation_by_matmul
 from .refinement_export import (ONNXRefinement, RefinementNetwork,
-                                adaptation_by_matmul, export_refinement_onnx,
-                                predict_with_refinement)
+                                export_refinement_onnx)
+from .settings import EXPORT_DECISIONS, check_test_cfg
 from .runtime import (ONNXRuntimePipeline, batch_canvas_shapes,
                       export_dense_for_batches, export_full_model,
                       time_onnxruntime)
@@ -17,7 +18,7 @@ __all__ = [
     'DenseNetwork', 'ONNXDenseNetwork', 'choose_network', 'export_onnx',
     'onnx_inference', 'predict_from_maps', 'preprocess_from_config',
     'ONNXRefinement', 'RefinementNetwork', 'adaptation_by_matmul',
-    'export_refinement_onnx', 'predict_with_refinement',
+    'export_refinement_onnx', 'EXPORT_DECISIONS', 'check_test_cfg',
     'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
     'export_full_model', 'time_onnxruntime', 'import_optional',
     'missing_reason'

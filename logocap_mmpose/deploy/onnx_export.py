@@ -22,9 +22,11 @@ ONNX graph on the image and its flip, the rest) and returns the data
 samples that ``model.test_step`` returns. Both take an optional
 ``refinement`` (:class:`~.refinement_export.ONNXRefinement`, the second
 exported graph of ``refinement_export.py``): the refinement (local KEMs to
-top-2 decoding) then runs in onnxruntime too, and only the flip fusion, the
-proposal decoding (centre NMS, ``decoder.decode_batch``) and the pose NMS
-and packing stay in PyTorch / numpy.
+top-2 decoding) then runs in onnxruntime too, handed to
+``head.predict_from_maps`` as its ``refine_fn``, and only the flip fusion,
+the proposal decoding (centre NMS, ``decoder.decode_batch``) and the pose
+NMS and packing stay in PyTorch / numpy. Test settings the deployed model
+cannot honour are refused first (``settings.py``).
 
 The exported graph has a fixed input height and width (the backbone's
 "SAME" padding and the neck's resize sizes are traced as constants) and,
@@ -45,7 +47,8 @@ from torch import Tensor
 from ..models.inference import dense_outputs
 from ..models.pose_estimator import unpadded_groups
 from ._imports import import_optional
-from .refinement_export import make_session, predict_with_refinement
+from .refinement_export import make_session
+from .settings import check_test_cfg
 
 OUTPUT_NAMES = ('heatmaps', 'displacements', 'embedding')
 INPUT_NAME = 'inputs'
@@ -245,8 +248,7 @@ def predict_from_maps(model: nn.Module,
 
     Fuses the flip pair as ``head.predict`` does, runs
     ``model.head.predict_from_maps`` with ``model.test_cfg`` (with
-    ``refinement``: :func:`~.refinement_export.predict_with_refinement`,
-    the same steps with the refinement in onnxruntime), then
+    ``refinement``: its refinement step replaced by the graph), then
     ``model.add_pred_to_datasample`` (input -> image coordinates), exactly
     the steps of ``model.predict`` after the network.
 
@@ -268,7 +270,12 @@ def predict_from_maps(model: nn.Module,
         list[PoseDataSample]: ``data_samples`` with ``pred_instances``
         (keypoints in image pixels) and, with ``test_cfg.output_heatmaps``,
         ``pred_fields``.
+
+    Raises:
+        ValueError: a test setting the deployed model cannot honour
+            (:func:`~.settings.check_test_cfg`).
     """
+    check_test_cfg(model.test_cfg, refinement)
     flip = model.test_cfg.get('flip_test', False)
     if flip and flipped_maps is None:
         raise ValueError('test_cfg.flip_test is set: pass the maps of the '
@@ -281,12 +288,9 @@ def predict_from_maps(model: nn.Module,
     flip_indices = data_samples[0].metainfo['flip_indices'] if flip else None
     # the flip fusion of head.predict, on the maps instead of the features
     fused = dense_outputs(tuple, feats, flip, flip_indices)
-    if refinement is None:
-        preds = model.head.predict_from_maps(*fused, data_samples,
-                                             test_cfg=model.test_cfg)
-    else:
-        preds = predict_with_refinement(model.head, *fused, data_samples,
-                                        model.test_cfg, refinement)
+    preds = model.head.predict_from_maps(
+        *fused, data_samples, test_cfg=model.test_cfg,
+        refine_fn=None if refinement is None else refinement.refine)
     if isinstance(preds, tuple):
         instances, fields = preds
     else:
@@ -367,11 +371,12 @@ def onnx_inference(model: nn.Module,
 
     Returns:
         list[PoseDataSample]: as ``model.test_step(data)``.
+
+    Raises:
+        ValueError: a test setting the deployed model cannot honour
+            (:func:`~.settings.check_test_cfg`).
     """
-    if model.test_cfg.get('multiscale_test', False):
-        raise NotImplementedError(
-            'onnx_inference runs one scale; set test_cfg.multiscale_test '
-            'to False (a graph has one fixed input shape)')
+    check_test_cfg(model.test_cfg, refinement)
     processed = model.data_preprocessor(data, False)
     inputs, samples = processed['inputs'], processed['data_samples']
     device = inputs.device

@@ -79,12 +79,26 @@ def kam_cell_size(offsets: Tensor) -> Tensor:
     return offsets[:, 0, 1, 0] - offsets[:, 0, 0, 0]
 
 
-def _normalise(points: Tensor, height: int, width: int,
-               stride: float) -> Tensor:
-    """Input pixels -> grid_sample coordinates for a stride-``stride`` map
-    (``align_corners=False``; cell centres at ``stride*i + (stride-1)/2``)."""
-    x, y = (points + 0.5).unbind(-1)  # scalars: no host-to-device copy
-    return torch.stack((x / (width * stride), y / (height * stride)),
+def _normalise(points: Tensor, feature: Tensor, stride: float) -> Tensor:
+    """Input pixels -> ``grid_sample`` coordinates of a stride-``stride``
+    map (``align_corners=False``; cell centres at ``stride*i +
+    (stride-1)/2``).
+
+    The map size is read with ``torch._shape_as_tensor`` (an ONNX ``Shape``
+    when traced, so an exported graph takes any map size) as two 0-d CPU
+    tensors, which enter the arithmetic as scalars: no host-to-device copy.
+
+    Args:
+        points (Tensor): (..., 2) positions (x, y), input pixels.
+        feature (Tensor): (B, C, h, w), the map to be sampled.
+        stride (float): input pixels per map cell.
+
+    Returns:
+        Tensor: (..., 2), in [-1, 1] inside the map.
+    """
+    shape = torch._shape_as_tensor(feature)
+    x, y = (points + 0.5).unbind(-1)
+    return torch.stack((x / (shape[3] * stride), y / (shape[2] * stride)),
                        -1) * 2 - 1
 
 
@@ -99,12 +113,30 @@ def sample_points(feature: Tensor, points: Tensor, stride: float) -> Tensor:
     Returns:
         Tensor: (B, C, P).
     """
-    h, w = feature.shape[-2:]
-    grid = _normalise(points, h, w, stride)[:, None]  # (B, 1, P, 2)
+    grid = _normalise(points, feature, stride)[:, None]  # (B, 1, P, 2)
     out = F.grid_sample(
         feature, grid, mode='bilinear', padding_mode='border',
         align_corners=False)
     return out[:, :, 0]
+
+
+def sample_own_maps(maps: Tensor, points: Tensor, stride: float) -> Tensor:
+    """Each keypoint's map read at that keypoint only (bilinear, border
+    replication), e.g. the heatmap score of every initial keypoint.
+
+    Args:
+        maps (Tensor): (B, K, h, w), one map per keypoint.
+        points (Tensor): (B, N, K, 2) input pixels.
+        stride (float): stride of ``maps``.
+
+    Returns:
+        Tensor: (B, N, K); entry ``(b, n, k)`` is map ``k`` at point
+        ``(b, n, k)``.
+    """
+    B, K = maps.shape[:2]
+    flat = points.transpose(1, 2).flatten(0, 1)  # (B*K, N, 2)
+    values = sample_points(maps.flatten(0, 1)[:, None], flat, stride)
+    return values.reshape(B, K, -1).transpose(1, 2)
 
 
 def sample_local_kems(embedding: Tensor, poses: Tensor,
@@ -166,13 +198,12 @@ def sample_global_kems(heatmaps: Tensor, centers: Tensor, size: int,
         Tensor: (B, N, K, a, a); cell (i, j) is at centre + (j, i) - (a-1)/2.
     """
     B, K, h, w = heatmaps.shape
-    N = centers.shape[1]
-    pts = _window_points(centers, size)
-    grid = _normalise(pts, h, w, stride).reshape(B * K, N * size, size, 2)
+    pts = _window_points(centers, size)  # (B, K, N, a, a, 2)
+    grid = _normalise(pts, heatmaps, stride).flatten(0, 1).flatten(1, 2)
     out = F.grid_sample(
         heatmaps.reshape(B * K, 1, h, w), grid, mode='bilinear',
         padding_mode='zeros', align_corners=False)
-    return out.reshape(B, K, N, size, size).permute(0, 2, 1, 3, 4)
+    return out.reshape(B, K, -1, size, size).permute(0, 2, 1, 3, 4)
 
 
 def gaussian_window(size: int, sigma: float, dtype=torch.float32,

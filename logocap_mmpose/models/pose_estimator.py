@@ -240,15 +240,41 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
             list[PoseDataSample]: ``data_samples``, predictions added.
         """
         assert self.with_head, 'predicting poses needs a head'
-        scales = check_scales(self.test_cfg.get('scales'))
-        per_scale = [self.scale_features(inputs, s) for s in scales]
-        feats = per_scale[0] if len(scales) == 1 else per_scale
+        feats = self.predict_features(inputs)
         with record_function(HEAD):
             preds = self.head.predict(feats, data_samples,
                                       test_cfg=self.test_cfg)
         instances, fields = preds if isinstance(preds, tuple) else (preds,
                                                                     None)
         return self.add_pred_to_datasample(instances, fields, data_samples)
+
+    def predict_features(self, inputs: Tensor):
+        """The features ``head.predict`` takes for ``inputs`` (B, 3, h, w):
+        :meth:`scale_features` of scale 1, or a list with one entry per
+        scale of ``test_cfg.scales``."""
+        scales = check_scales(self.test_cfg.get('scales'))
+        per_scale = [self.scale_features(inputs, s) for s in scales]
+        return per_scale[0] if len(scales) == 1 else per_scale
+
+    def dense_maps(self, inputs: Tensor, data_samples: SampleList
+                   ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The maps that :meth:`predict` decodes, fused over flip and scales
+        as ``test_cfg`` asks (for tools that look inside the model, e.g. the
+        KEM / KAM drawing).
+
+        The network as it stands: unlike :meth:`predict`, this does not
+        fold the BatchNorms (``test_cfg.fuse_conv_bn``).
+
+        Args:
+            inputs (Tensor): (B, 3, h, w) preprocessed images of one size.
+            data_samples (list[PoseDataSample]): their samples.
+
+        Returns:
+            tuple: heatmaps (B, K+1, h', w'), displacements (B, 2K, h', w')
+            and embedding (B, C, h', w'), as ``head.dense_maps``.
+        """
+        return self.head.dense_maps(self.predict_features(inputs),
+                                    data_samples, self.test_cfg)
 
     def scale_features(self, inputs: Tensor, scale: float):
         """Features of ``inputs`` resized by ``scale`` (bilinear, sides

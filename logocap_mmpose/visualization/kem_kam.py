@@ -2,22 +2,27 @@
 
 For one person (a proposal of the centre decoder, in centre-score order,
 before the pose NMS) and a few of its keypoints, :func:`kem_kam_stages` runs
-the head's public stages on one image and keeps every intermediate result:
+the model's own test path on one image and keeps every intermediate result:
 
-1. ``head.forward`` on the backbone features (flip-fused as the config's
-   ``test_cfg.flip_test`` asks) and ``head.decoder.decode_batch``: the
-   **initial pose** (centre peak + offsets);
-2. ``head.local_poses``: the **local KEM**, an S x S grid of candidate
-   positions around every initial keypoint (scaled by its OKS sigma);
-3. ``head.kams``: the embedding sampled on the local KEMs, through the
-   message passing: the **KAM** of every keypoint (clamped to [0, 1], as
-   the test modes use it);
-4. ``head.global_kems``: the **global KEM**, an a x a window of the keypoint
+1. ``model.dense_maps`` (the estimator's dense path: features, flip and
+   scales fused as the config's ``test_cfg`` asks) and ``head.proposals``
+   (the decoding ``head.predict`` refines): the **initial pose** (centre
+   peak + offsets);
+2. then the stages of the one refinement (``models/refinement.py``, with
+   ``head.geometry`` and ``head.cmp``): ``local_poses``, the **local KEM**,
+   an S x S grid of candidate positions around every initial keypoint
+   (scaled by its OKS sigma);
+3. ``kams``: the embedding sampled on the local KEMs, through the message
+   passing: the **KAM** of every keypoint (clamped to [0, 1], as the test
+   modes use it);
+4. ``global_kems``: the **global KEM**, an a x a window of the keypoint
    heatmap around the initial keypoint, Gaussian-reweighed (*before*
    adaptation);
-5. ``head.adapt``: the window convolved with the KAM (*after* adaptation);
-6. ``head.refine('full', ...)``: the **final keypoint**, the top-2 average
-   (``top2_decode``) of the adapted window, and its score.
+5. ``adapt``: the window convolved with the KAM (*after* adaptation);
+6. ``decode_windows``: the **final keypoint**, the top-2 average of the
+   adapted window, and its score: what ``refine('full')`` returns, since
+   ``refine('full')`` is these stages. The ``kems_only`` and ``kams_only``
+   estimates are ``refine`` in those modes.
 
 :func:`draw_kem_kam` puts them in one matplotlib figure: an overview of the
 initial and final poses on the network input, and one row per keypoint with
@@ -33,8 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..models.adaptation import top2_decode
-from ..models.inference import dense_outputs
+from ..models import refinement
 
 # colours of the markers (also in the legend of the overview)
 INITIAL = '#ff9f1c'
@@ -71,41 +75,37 @@ def kem_kam_stages(model: torch.nn.Module, batch: dict,
         - ``initial`` (K, 2): the initial pose;
         - ``local_grid`` (K, S, S, 2): the local KEM positions;
         - ``kams`` (K, S, S): the KAMs (clamped to [0, 1]);
-        - ``kams_only`` (K, 2): ``head.refine('kams_only')``;
+        - ``kams_only`` (K, 2): ``refine('kams_only')``;
         - ``global_before`` (K, a, a), ``global_after`` (K, a, a): the
           global KEMs before and after adaptation;
-        - ``kems_only`` (K, 2): ``head.refine('kems_only')``;
-        - ``final`` (K, 2), ``final_scores`` (K,): ``head.refine('full')``,
-          the scores times the centre score (as ``head.predict`` scores);
-        - ``final_from_maps`` (K, 2): the initial pose plus ``top2_decode``
-          of ``global_after`` (equals ``final``: the drawn window is the one
-          the head decodes);
+        - ``kems_only`` (K, 2): ``refine('kems_only')``;
+        - ``final`` (K, 2), ``final_scores`` (K,): ``refine('full')``, the
+          scores times the centre score (as ``head.predict`` scores);
+        - ``final_from_maps`` (K, 2): the top-2 decoding of
+          ``global_after`` from the initial pose; ``final`` itself, since
+          ``refine('full')`` is the drawn stages;
         - ``keypoint_names`` (list), ``skeleton_links`` (list of pairs).
 
     Raises:
         ValueError: a batch of more than one image, or ``person`` past the
             image's proposals.
+        TypeError: a model that is not a ``LOGOCAPPoseEstimator``.
     """
     if len(batch['inputs']) != 1:
         raise ValueError('kem_kam_stages draws one image; got a batch of '
                          f"{len(batch['inputs'])}")
+    if not callable(getattr(model, 'dense_maps', None)):
+        raise TypeError(f'kem_kam_stages needs a LOGOCAPPoseEstimator (its '
+                        f'dense_maps), got {type(model).__name__}')
     head = model.head
     K = head.num_keypoints
     samples = [copy.deepcopy(s) for s in batch['data_samples']]
     data = model.data_preprocessor(
         dict(inputs=list(batch['inputs']), data_samples=samples), False)
-    inputs = data['inputs']
-    test_cfg = model.test_cfg or {}
-    flip = bool(test_cfg.get('flip_test', False))
-    flip_indices = data['data_samples'][0].metainfo.get('flip_indices')
-    feats = model.extract_feat(inputs)
-    if flip:
-        feats = [feats, model.extract_feat(inputs.flip(-1))]
-    heatmaps, displacements, embedding = dense_outputs(
-        head.forward, feats, flip, flip_indices)
-
-    initial, center_scores, valid = head.decoder.decode_batch(
-        heatmaps, displacements, test_cfg.get('max_proposals'))
+    heatmaps, displacements, embedding = model.dense_maps(
+        data['inputs'], data['data_samples'])
+    initial, center_scores, valid = head.proposals(
+        heatmaps, displacements, model.test_cfg or {})
     count = int(valid[0].sum())
     if not 0 <= person < count:
         raise ValueError(f'person {person}: the image has {count} '
@@ -113,14 +113,18 @@ def kem_kam_stages(model: torch.nn.Module, batch: dict,
     pose = initial[:, person:person + 1]  # (1, 1, K, 2)
     keypoint_maps = heatmaps[:, :K]
 
-    grid = head.local_poses(pose)  # (1, 1, K, S, S, 2)
-    kams = head.kams(embedding, grid).clamp(0, 1)  # (1, 1, K, S, S)
-    before = head.global_kems(keypoint_maps, pose)  # (1, 1, K, a, a)
-    after = head.adapt(before, kams)
-    offsets, _ = top2_decode(after.flatten(0, 1), head.top2_lambda)
-    final, scores = head.refine('full', keypoint_maps, embedding, pose)
-    kems_only, _ = head.refine('kems_only', keypoint_maps, embedding, pose)
-    kams_only, _ = head.refine('kams_only', keypoint_maps, embedding, pose)
+    geometry, cmp = head.geometry, head.cmp
+    grid = refinement.local_poses(geometry, pose)  # (1, 1, K, S, S, 2)
+    kams = refinement.kams(geometry, cmp, embedding,
+                           grid).clamp(0, 1)  # (1, 1, K, S, S)
+    before = refinement.global_kems(geometry, keypoint_maps,
+                                    pose)  # (1, 1, K, a, a)
+    after = refinement.adapt(geometry, before, kams)
+    final, scores = refinement.decode_windows(geometry, pose, after)
+    kems_only, _, _ = refinement.refine('kems_only', geometry, cmp,
+                                        keypoint_maps, embedding, pose)
+    kams_only, _, _ = refinement.refine('kams_only', geometry, cmp,
+                                        keypoint_maps, embedding, pose)
     center_score = center_scores[0, person]
 
     image = batch['inputs'][0].permute(1, 2, 0).cpu().numpy()
@@ -145,7 +149,7 @@ def kem_kam_stages(model: torch.nn.Module, batch: dict,
         kems_only=_numpy(kems_only[0, 0]),
         final=_numpy(final[0, 0]),
         final_scores=_numpy(scores[0, 0] * center_score),
-        final_from_maps=_numpy(pose[0, 0] + offsets.reshape(K, 2)),
+        final_from_maps=_numpy(final[0, 0]),
         keypoint_names=names,
         skeleton_links=[tuple(int(i) for i in link)
                         for link in meta.get('skeleton_links', [])])

@@ -1,7 +1,6 @@
 """Each LOGO-CAP stage alone: KEM geometry, Attentive Norm, CMP,
 contextual adaptation, top-2 decoding, OKS targets and the OKS kernel loss."""
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ from logocap_mmpose.models.kem import (gaussian_window, keypoint_scales,
                                        local_kem_offsets, sample_global_kems,
                                        sample_local_kems)
 from logocap_mmpose.models.heads import LOGOCAPHead
-from logocap_mmpose.models.refinement import REFINERS
+from logocap_mmpose.models.refinement import RefinementGeometry, refine
 from mmpose.registry import MODELS
 
 from tests.conftest import COCO_SIGMAS
@@ -262,11 +261,20 @@ def test_kams_only_decoding_on_hand_made_grid(decode):
     kams = torch.zeros(1, 1, 2, 5, 5)  # (B, N, K, S, S)
     kams[0, 0, 0, 1, 4], kams[0, 0, 0, 3, 2] = 0.9, 0.5  # (row, col)
     kams[0, 0, 1, 2, 0], kams[0, 0, 1, 2, 1] = 0.6, 0.4
-    head = SimpleNamespace(
-        kams=lambda embedding, poses: kams, local_poses=lambda p: p,
-        kem_offsets=offsets, top2_lambda=0.75, kams_only_decode=decode)
+    # the head's geometry for this kams_only_decode (CMP: the KAMs above)
+    head = LOGOCAPHead(in_channels=8, num_keypoints=2,
+                       keypoint_sigmas=[0.1, 0.2],
+                       kem_cfg=dict(local_size=5, local_extent=2.0),
+                       adaptation_cfg=dict(kams_only_decode=decode),
+                       decoder=dict(type='LOGOCAPLabel', input_size=(32, 32),
+                                    heatmap_size=(8, 8)))
+    geometry = head.geometry
+    assert isinstance(geometry, RefinementGeometry)
+    torch.testing.assert_close(geometry.kem_offsets, offsets)
     initial = torch.tensor([[[[10.0, 20.0], [30.0, 40.0]]]])  # (1,1,2,2)
-    keypoints, scores, _ = REFINERS['kams_only'](head, None, None, initial)
+    keypoints, scores, _ = refine('kams_only', geometry,
+                                  lambda local: kams.flatten(0, 1), None,
+                                  torch.zeros(1, 1, 8, 8), initial)
     # cell (row i, col j) of keypoint k is at initial + scale_k * (j-2, i-2)
     first = torch.tensor([10.0 + 2, 20.0 - 1])
     second = torch.tensor([30.0 - 2 * 2, 40.0 + 0])

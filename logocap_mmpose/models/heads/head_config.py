@@ -19,10 +19,19 @@ Training-only settings (``num_proposals``, ``oks_threshold``,
 pose estimators hand to ``head.loss``, as ``model.test_cfg`` reaches
 ``head.predict``. The flat keys of older configs still work, each mapped to
 its new place with a deprecation warning.
+
+:data:`TEST_CFG` lists every key of ``model.test_cfg`` that the package
+reads (the head, ``LOGOCAPPoseEstimator`` and MMPose's
+``BottomupPoseEstimator`` it extends), with its default: the one list the
+ONNX deployment's decisions are checked against
+(``deploy/settings.py``, ``tests/test_deploy/test_export_settings.py``).
 """
 import copy
 import warnings
 from typing import Dict, Optional, Tuple
+
+from ..adaptation import ADAPTATION_IMPLS
+from ..refinement import SAMPLINGS
 
 BRANCH_CFG = dict(
     heatmap_channels=32,
@@ -44,9 +53,29 @@ ADAPTATION_CFG = dict(
 # nonfinite_loss is read by LOGOCAPPoseEstimator (models/nonfinite.py)
 TRAIN_CFG = dict(num_proposals=30, oks_threshold=0.5,
                  inject_gt_proposals=False, nonfinite_loss='raise')
-SAMPLINGS = ('centred', 'authors')
-ADAPTATION_IMPLS = ('fft', 'conv')
 KAMS_ONLY_DECODES = ('argmax', 'top2')
+
+#: every ``model.test_cfg`` key read by the package, and its default
+TEST_CFG = dict(
+    # LOGOCAPPoseEstimator / MMPose's BottomupPoseEstimator
+    flip_test=False,  # add the horizontally flipped image's maps
+    flip_in_one_pass=True,  # image and flip through the network as one batch
+    fuse_conv_bn=True,  # fold BatchNorm into the convs before predicting
+    scales=None,  # multi-scale test, e.g. [0.5, 1, 2] (None: [1])
+    multiscale_size_divisor=32,  # input sides of the other scales
+    multiscale_test=False,  # MMPose's multi-scale test (aug_scales)
+    # LOGOCAPHead.predict
+    mode='full',  # models/refinement.py MODES
+    max_proposals=None,  # centres decoded per image (None: the codec's)
+    nms_before_refine=False,  # drop duplicate initial poses first
+    kam_score=None,  # None | 'product' | 'replace'
+    output_heatmaps=False,  # also return the fused maps (pred_fields)
+    # models/pose_nms.py
+    nms_dist_thr=0.05,  # <= 0: no pose NMS
+    nms_joints_thr=None,  # None: K // 2
+    max_num_people=30,
+    nms_order='score',  # 'score' (MMPose) | 'proposal' (the authors)
+)
 
 # flat key of older configs -> (group, key in the group)
 LEGACY_KEYS = {

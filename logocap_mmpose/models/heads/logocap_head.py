@@ -10,7 +10,7 @@ The head only orchestrates; each stage is a function or module of its own,
 and its settings are grouped as ``head_config.py`` describes.
 Shapes: B images, N proposals per image, M = B*N, K keypoints.
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import InstanceData, PixelData
@@ -21,27 +21,25 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ...utils.metainfo import resolve_keypoint_sigmas, resolve_metainfo_file
-from .. import profiling
-from ..adaptation import contextual_adaptation
+from .. import profiling, refinement
 from ..attentive_norm import AttentiveNorm2d
 from ..branches import conv_branch
 from ..inference import (check_scales, dense_outputs, fuse_scales,
                          group_by_size, valid_cells)
-from ..kem import (gaussian_window, keypoint_scales, local_kem_offsets,
-                   local_kem_poses, sample_global_kems,
-                   sample_global_kems_authors, sample_local_kems,
-                   sample_local_kems_authors)
+from ..kem import gaussian_window, keypoint_scales, local_kem_offsets
 from ..losses import dense_losses, refinement_losses
 from ..message_passing import ConvMessagePassing
 from ..pose_nms import (NMS_ORDERS, drop_duplicate_proposals,
                         nms_and_pack)
 from ..proposals import gt_center_proposals, padded_instances
-from ..refinement import REFINERS, kam_pose_scores
+from ..refinement import (MODES, RefinementGeometry, check_mode,
+                          kam_pose_scores)
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
 from .head_config import group_head_settings, training_settings
 
-MODES = ('full', 'baseline', 'kems_only', 'kams_only')
-assert set(MODES) == set(REFINERS)
+#: an exported refinement: (heatmaps (B, K+1, h, w), embedding (B, C, h, w),
+#: initial (B, N, K, 2)) -> keypoints (B, N, K, 2), scores (B, N, K)
+RefinementFn = Callable[[Tensor, Tensor, Tensor], Tuple[Tensor, Tensor]]
 __all__ = ['LOGOCAPHead', 'HeadCheckpointMismatchError', 'MODES',
            'resolve_metainfo_file']
 
@@ -202,41 +200,48 @@ class LOGOCAPHead(BaseHead):
                              f'channels, got {x.shape[1]}')
         return x
 
+    @property
+    def geometry(self) -> RefinementGeometry:
+        """The head's refinement geometry (``models/refinement.py``), built
+        from its current settings on the device of its buffers."""
+        offsets = self.kem_offsets
+        return RefinementGeometry(
+            kem_offsets=offsets,
+            stride=float(self.stride),
+            global_size=int(self.global_kem_size),
+            reweigh=gaussian_window(self.global_kem_size, self.reweigh_sigma,
+                                    offsets.dtype, offsets.device),
+            sampling=self.sampling,
+            adaptation_impl=self.adaptation_impl,
+            top2_lambda=float(self.top2_lambda),
+            kams_only_lambda=1.0 if self.kams_only_decode == 'argmax' else
+            float(self.top2_lambda))
+
+    # the stages of models/refinement.py with this head's geometry and CMP
     def local_poses(self, initial: Tensor) -> Tensor:
         """Local KEM candidates: (B, N, K, 2) -> (B, N, K, S, S, 2)."""
-        return local_kem_poses(initial, self.kem_offsets)
+        return refinement.local_poses(self.geometry, initial)
 
     def local_kem_features(self, embedding: Tensor, poses: Tensor) -> Tensor:
         """Embedding on the local KEMs: (B, N, K, S, S, 2) -> (B, N, K*C, S,
         S), keypoint-major channels."""
-        sample = sample_local_kems_authors if self.sampling == 'authors' \
-            else sample_local_kems
-        with record_function(profiling.LOCAL_KEM):
-            return sample(embedding, poses, self.stride)
+        return refinement.local_kem_features(self.geometry, embedding, poses)
 
     def kams(self, embedding: Tensor, poses: Tensor) -> Tensor:
-        """Local KEM features -> CMP: (B, N, K, S, S, 2) -> (B, N, K, S, S)."""
-        B, N, K, S = poses.shape[:4]
-        local = self.local_kem_features(embedding, poses)
-        with record_function(profiling.KAM):
-            kams = self.cmp(local.reshape(B * N, -1, S, S))
-        return kams.reshape(B, N, K, S, S)
+        """Local KEM features -> CMP: (B, N, K, S, S, 2) -> (B, N, K, S, S),
+        raw (not clamped)."""
+        return refinement.kams(self.geometry, self.cmp, embedding, poses)
 
     def global_kems(self, keypoint_heatmaps: Tensor,
                     initial: Tensor) -> Tensor:
         """Reweighed heatmap windows: (B, N, K, 2) -> (B, N, K, a, a)."""
-        a = self.global_kem_size
-        sample = sample_global_kems_authors if self.sampling == 'authors' \
-            else sample_global_kems
-        windows = sample(keypoint_heatmaps, initial, a, self.stride)
-        return windows * gaussian_window(a, self.reweigh_sigma,
-                                         windows.dtype, windows.device)
+        return refinement.global_kems(self.geometry, keypoint_heatmaps,
+                                      initial)
 
     def adapt(self, global_kems: Tensor, kams: Tensor) -> Tensor:
-        """Contextual adaptation over flattened proposals (B, N, ...)."""
-        out = contextual_adaptation(global_kems.flatten(0, 1),
-                                    kams.flatten(0, 1), self.adaptation_impl)
-        return out.reshape(global_kems.shape)
+        """Contextual adaptation: (B, N, K, a, a) windows, (B, N, K, S, S)
+        KAMs -> (B, N, K, a, a)."""
+        return refinement.adapt(self.geometry, global_kems, kams)
 
     # ------------------------------------------------------------------- loss
     def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList,
@@ -281,18 +286,36 @@ class LOGOCAPHead(BaseHead):
         differ from the image's alone near the padding, so
         ``LOGOCAPPoseEstimator`` runs each image size on its own.
         """
+        maps = self.dense_maps(feats, batch_data_samples, test_cfg)
+        return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
+
+    def dense_maps(self, feats, batch_data_samples: OptSampleList,
+                   test_cfg: ConfigType = {}) -> Tuple[Tensor, Tensor, Tensor]:
+        """The dense outputs fused over flip and scales, as :meth:`predict`
+        decodes them.
+
+        Args:
+            feats: the features of :meth:`predict` (``[orig, flipped]``
+                with ``flip_test``; one entry per scale with ``scales``).
+            batch_data_samples (list[PoseDataSample]): the batch (their
+                ``flip_indices`` with ``flip_test``).
+            test_cfg (dict): ``flip_test`` and ``scales``.
+
+        Returns:
+            tuple: heatmaps (B, K+1, h, w), displacements (B, 2K, h, w) and
+            the embedding (B, C, h, w) of the image pass at scale 1.
+        """
         flip = test_cfg.get('flip_test', False)
         flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
             if flip else None
         scales = check_scales(test_cfg.get('scales'))
         with record_function(profiling.DENSE):
-            maps = self._fused_dense_outputs(feats, scales, flip,
+            return self._fused_dense_outputs(feats, scales, flip,
                                              flip_indices)
-        return self.predict_from_maps(*maps, batch_data_samples, test_cfg)
 
     def _fused_dense_outputs(self, feats, scales, flip, flip_indices):
         """Heatmaps, displacements and embedding fused over flip and
-        scales (see :meth:`predict`)."""
+        scales (see :meth:`dense_maps`)."""
         if len(scales) == 1:
             maps = dense_outputs(self.forward, feats, flip, flip_indices,
                                  self.forward_maps)
@@ -306,15 +329,22 @@ class LOGOCAPHead(BaseHead):
     def predict_from_maps(self, heatmaps: Tensor, displacements: Tensor,
                           embedding: Tensor,
                           batch_data_samples: OptSampleList,
-                          test_cfg: ConfigType = {}):
+                          test_cfg: ConfigType = {},
+                          refine_fn: Optional[RefinementFn] = None):
         """:meth:`predict` after the dense network: poses from heatmaps (B,
         K+1, h, w), displacements (B, 2K, h, w) and embedding (B, C, h, w),
         already fused over flips and scales (what an exported dense network
-        leaves to PyTorch, see ``deploy/onnx_export.py``)."""
-        mode = test_cfg.get('mode', 'full')
-        if mode not in MODES:
-            raise ValueError(f'test_cfg.mode must be one of {MODES}, got '
-                             f'{mode!r}')
+        leaves to PyTorch, see ``deploy/onnx_export.py``).
+
+        ``refine_fn`` (e.g. an exported refinement graph,
+        ``deploy.ONNXRefinement.refine``) replaces the refinement of
+        ``test_cfg.mode``: it gets the heatmaps, the embedding and the
+        initial poses of each group of images and returns keypoints and
+        scores; it computes no KAMs (``kam_score`` then fails). Everything
+        else (decoding, ``nms_before_refine``, centre scores, pose NMS) is
+        this method's either way.
+        """
+        mode = check_mode(test_cfg.get('mode', 'full'))
         if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
             raise ValueError(f'test_cfg.nms_order must be one of '
                              f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
@@ -324,8 +354,8 @@ class LOGOCAPHead(BaseHead):
             pick = slice(None) if len(index) == len(sizes) else index
             maps = [t[pick, :, :h, :w]
                     for t in (heatmaps, displacements, embedding)]
-            for i, pred in zip(index, self.predict_one_size(*maps, mode,
-                                                        test_cfg)):
+            for i, pred in zip(index, self.predict_one_size(
+                    *maps, mode, test_cfg, refine_fn)):
                 preds[i] = pred
         if test_cfg.get('output_heatmaps', False):
             return preds, [
@@ -335,10 +365,25 @@ class LOGOCAPHead(BaseHead):
             ]
         return preds
 
-    def predict_one_size(self, heatmaps: Tensor, displacements: Tensor,
-                     embedding: Tensor, mode: str,
-                     test_cfg: ConfigType) -> List[InstanceData]:
-        """Decode, refine and pack the poses of images of one map size."""
+    def proposals(self, heatmaps: Tensor, displacements: Tensor,
+                  test_cfg: ConfigType = {}
+                  ) -> Tuple[Tensor, Tensor, Tensor]:
+        """The proposals that :meth:`predict` refines.
+
+        The codec's ``decode_batch`` (``test_cfg.max_proposals``), then,
+        with ``nms_before_refine``, the duplicates dropped
+        (:func:`~..pose_nms.drop_duplicate_proposals`); cut to the longest
+        valid prefix of the batch.
+
+        Args:
+            heatmaps (Tensor): (B, K+1, h, w), fused.
+            displacements (Tensor): (B, 2K, h, w), fused.
+            test_cfg (dict): the test settings.
+
+        Returns:
+            tuple: initial poses (B, n, K, 2), centre scores (B, n) and
+            ``valid`` (B, n), a prefix of each row.
+        """
         with record_function(profiling.DECODE):
             initial, center_scores, valid = self.decoder.decode_batch(
                 heatmaps, displacements, test_cfg.get('max_proposals'))
@@ -346,18 +391,35 @@ class LOGOCAPHead(BaseHead):
                 initial, center_scores, valid = drop_duplicate_proposals(
                     initial, center_scores, valid, test_cfg)
             n = int(valid.sum(1).max())  # valid is a prefix of each row
-            initial, center_scores = initial[:, :n], center_scores[:, :n]
-        keypoints, scores, kams = REFINERS[mode](
-            self, heatmaps[:, :self.num_keypoints], embedding, initial)
+            return initial[:, :n], center_scores[:, :n], valid[:, :n]
+
+    def predict_one_size(self, heatmaps: Tensor, displacements: Tensor,
+                         embedding: Tensor, mode: str, test_cfg: ConfigType,
+                         refine_fn: Optional[RefinementFn] = None
+                         ) -> List[InstanceData]:
+        """Decode, refine and pack the poses of images of one map size
+        (``refine_fn``: see :meth:`predict_from_maps`)."""
+        initial, center_scores, valid = self.proposals(heatmaps,
+                                                       displacements,
+                                                       test_cfg)
+        if refine_fn is None:
+            keypoints, scores, kams = refinement.refine(
+                mode, self.geometry, self.cmp,
+                heatmaps[:, :self.num_keypoints], embedding, initial)
+        else:
+            (keypoints, scores), kams = refine_fn(heatmaps, embedding,
+                                                  initial), None
         scores = kam_pose_scores(scores, kams, test_cfg.get('kam_score'))
         scores = scores * center_scores[..., None]
         with record_function(profiling.POSE_NMS):
-            return nms_and_pack(keypoints, scores, valid[:, :n], test_cfg)
+            return nms_and_pack(keypoints, scores, valid, test_cfg)
 
     def refine(self, mode: str, keypoint_heatmaps: Tensor, embedding: Tensor,
                initial: Tensor) -> Tuple[Tensor, Tensor]:
         """Final keypoints (B, N, K, 2) and scores (B, N, K) of one mode of
-        the paper's ablation (:data:`MODES`, see ``models/refinement.py``)."""
-        keypoints, scores, _ = REFINERS[mode](self, keypoint_heatmaps,
-                                              embedding, initial)
+        the paper's ablation (:data:`MODES`): ``refinement.refine`` with
+        this head's geometry and CMP."""
+        keypoints, scores, _ = refinement.refine(
+            mode, self.geometry, self.cmp, keypoint_heatmaps, embedding,
+            initial)
         return keypoints, scores

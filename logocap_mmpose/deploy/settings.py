@@ -1,0 +1,94 @@
+"""What the ONNX deployment does with each ``model.test_cfg`` key.
+
+A key that changes PyTorch's poses is never silently ignored by the
+deployed model: each key of the package's one list of test settings
+(``models/heads/head_config.py``, ``TEST_CFG``) has a decision here, and
+``tests/test_deploy/test_export_settings.py`` checks every one of them (a
+new key without a decision fails that test):
+
+- :data:`HONOURED`: the deployed model (:func:`~.onnx_export.onnx_inference`
+  with the dense graph, and the refinement graph if given) gives PyTorch's
+  poses for every value, within the ONNX tolerances. Decoding,
+  ``nms_before_refine``, the centre scores and the pose NMS are the head's
+  own code (``head.predict_from_maps``); the flip is fused by the head's
+  function; the refinement graph is a trace of PyTorch's refinement in the
+  config's ``mode``.
+- :data:`REFUSED`: a value that would change PyTorch's poses stops
+  :func:`check_test_cfg` with a ``ValueError`` that names the key and the
+  fix.
+"""
+from ..models.heads.head_config import TEST_CFG
+from ..models.inference import check_scales
+
+HONOURED = 'honoured'
+REFUSED = 'refused'
+
+#: decision per ``TEST_CFG`` key, and why
+EXPORT_DECISIONS = dict(
+    # the runner flips the input and fuses the maps with the head's
+    # flip_fuse; image and flip run through the graph as one batch, so
+    # flip_in_one_pass changes PyTorch's poses by float rounding only
+    flip_test=HONOURED,
+    flip_in_one_pass=HONOURED,
+    # the graph holds the network as exported; folding is float rounding
+    fuse_conv_bn=HONOURED,
+    # a dense graph has one input size: one scale only
+    scales=REFUSED,
+    multiscale_test=REFUSED,
+    multiscale_size_divisor=HONOURED,  # no effect at one scale
+    # the refinement graph is exported in the config's mode; a graph of
+    # another mode is refused
+    mode=HONOURED,
+    # decoding, centre scores and pose NMS: head.predict_from_maps
+    max_proposals=HONOURED,
+    nms_before_refine=HONOURED,
+    output_heatmaps=HONOURED,
+    nms_dist_thr=HONOURED,
+    nms_joints_thr=HONOURED,
+    max_num_people=HONOURED,
+    nms_order=HONOURED,
+    # the refinement graph returns no KAMs (the PyTorch refinement behind
+    # an ONNX dense graph honours it)
+    kam_score=REFUSED,
+)
+
+
+def check_test_cfg(test_cfg: dict, refinement=None) -> None:
+    """Refuse the test settings the deployed model cannot honour.
+
+    Args:
+        test_cfg (dict): ``model.test_cfg``.
+        refinement (ONNXRefinement, optional): the exported refinement
+            graph (anything with a ``mode``), or None when the refinement
+            runs in PyTorch.
+
+    Raises:
+        ValueError: more than one scale (``scales``, ``multiscale_test``);
+            with ``refinement``: a graph of another ``mode``, or a
+            ``kam_score``.
+    """
+    scales = check_scales(test_cfg.get('scales'))
+    if scales != [1.0]:
+        raise ValueError(
+            f'test_cfg.scales={scales}: the ONNX model runs one scale (a '
+            'dense graph has one fixed input size); set test_cfg.scales='
+            'None, or test in PyTorch')
+    if test_cfg.get('multiscale_test', False):
+        raise ValueError(
+            "test_cfg.multiscale_test=True (MMPose's multi-scale test): "
+            'the ONNX model runs one scale; set it to False, or test in '
+            'PyTorch')
+    if refinement is None:
+        return
+    mode = test_cfg.get('mode', TEST_CFG['mode'])
+    if mode != refinement.mode:
+        raise ValueError(f'test_cfg.mode is {mode!r} but the refinement '
+                         f'graph computes {refinement.mode!r}: export it '
+                         f'with that mode')
+    if test_cfg.get('kam_score') is not None:
+        raise ValueError(
+            f"test_cfg.kam_score={test_cfg['kam_score']!r} scores poses by "
+            f'their KAMs, which the exported refinement graph does not '
+            f'return: set kam_score=None, or refine in PyTorch (no ONNX '
+            f'refinement)')
+
