@@ -26,6 +26,8 @@ import torch
 from tests.conftest import REPO
 from tests.test_deploy.conftest import seeded_cpu_model
 
+pytestmark = pytest.mark.float_bound
+
 pytest.importorskip(
     'onnxruntime', reason='onnxruntime is not installed (optional: '
     "pip install -e '.[onnx]')")
