@@ -34,7 +34,7 @@ adaptation has a traceable form (``impl='matmul'``). Profiler ranges are
 not opened while tracing.
 
 :func:`kam_pose_scores` turns the KAMs into keypoint scores
-(``test_cfg.kam_score``, issue 20): the KAMs are trained towards the OKS of
+(``test_cfg.kam_score``): the KAMs are trained towards the OKS of
 each cell of the local window (the OKS kernel loss), so the largest cell of
 a keypoint's KAM estimates how well that keypoint can be placed.
 

@@ -1,5 +1,5 @@
 """No ``test_cfg`` key that changes PyTorch's poses is silently ignored by
-the deployed model (issue 27).
+the deployed model.
 
 The keys come from one place, ``head_config.TEST_CFG``, which must list
 every key the package (and MMPose's ``BottomupPoseEstimator`` it extends)
