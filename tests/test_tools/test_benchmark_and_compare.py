@@ -339,18 +339,32 @@ def test_dekr_is_profiled_in_the_logocap_estimator(cpu_models):
     assert type(model.head).__name__ == 'DEKRHead'
 
 
+@pytest.mark.float_bound
 @pytest.mark.parametrize('key', ['LOGO-CAP', 'DEKR'])
 def test_estimator_ranges_do_not_change_the_poses(cpu_models, key):
     """LOGOCAPPoseEstimator's own single-size predict (with the ranges)
-    gives MMPose's BottomupPoseEstimator.predict poses, flip test on."""
+    gives MMPose's BottomupPoseEstimator.predict poses, flip test on.
+
+    Both pass the image and its flip separately here (MMPose's way), so the
+    two run the same kernels on the same batches and must agree exactly on
+    any CPU. With the flip in the same batch the convolutions round
+    differently, and the random weights' flat maps turn that into other
+    keypoints (measured with 2 threads under ATEN_CPU_CAPABILITY=avx2:
+    28% of them moved); the one-pass flip has its own test with clear
+    peaks (test_inference_speed.py)."""
     from mmpose.models.pose_estimators import BottomupPoseEstimator
     model, batches = cpu_models[key]
-    with torch.no_grad():
-        data = model.data_preprocessor(copy.deepcopy(batches[0]), False)
-        ours = model.predict(data['inputs'], copy.deepcopy(
-            data['data_samples']))
-        mmpose = BottomupPoseEstimator.predict(
-            model, data['inputs'], copy.deepcopy(data['data_samples']))
+    one_pass = model.test_cfg.get('flip_in_one_pass', True)
+    model.test_cfg['flip_in_one_pass'] = False
+    try:
+        with torch.no_grad():
+            data = model.data_preprocessor(copy.deepcopy(batches[0]), False)
+            ours = model.predict(data['inputs'], copy.deepcopy(
+                data['data_samples']))
+            mmpose = BottomupPoseEstimator.predict(
+                model, data['inputs'], copy.deepcopy(data['data_samples']))
+    finally:
+        model.test_cfg['flip_in_one_pass'] = one_pass
     a, b = ours[0].pred_instances, mmpose[0].pred_instances
     assert len(a) == len(b)
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
