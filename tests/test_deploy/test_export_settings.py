@@ -20,6 +20,7 @@ import os.path as osp
 import re
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
 import torch
 
@@ -188,6 +189,30 @@ def onnx_counted(model, dense, graph):
     return onnx_inference(model, dense, batch(model), wrapper), counted.counts
 
 
+def in_expected_order(got, expected):
+    """``got``'s poses reordered to ``expected``'s order where the two orders
+    differ only between poses whose pose scores (mean keypoint score) are
+    within ``SCORE_TOL``: such near-ties are ordered by float rounding (the
+    graph's and PyTorch's differ in the last bits), and the random model
+    gives many of them. A swap of poses with clearly different scores stays
+    a failure. Poses are matched by their keypoints."""
+    for g, e in zip(got, expected):
+        kg, ke = g.pred_instances.keypoints, e.pred_instances.keypoints
+        if kg.shape != ke.shape or len(ke) < 2:
+            continue
+        dist = np.abs(ke[:, None] - kg[None]).max(axis=(2, 3))  # (Ne, Ng)
+        match = dist.argmin(1)
+        if sorted(match) != list(range(len(kg))):
+            continue  # no one-to-one match: leave it to the comparison
+        sg = g.pred_instances.keypoint_scores.mean(-1)
+        se = e.pred_instances.keypoint_scores.mean(-1)
+        moved = match != np.arange(len(match))
+        if np.all(np.abs(sg[match][moved] - se[moved]) <= SCORE_TOL) and \
+                np.all(np.abs(sg[moved] - se[moved]) <= SCORE_TOL):
+            g.pred_instances = g.pred_instances[match]
+    return got
+
+
 @pytest.mark.parametrize('key', sorted(TEST_CFG))
 def test_the_deployed_model_honours_or_refuses(key, models, graphs,
                                                monkeypatch):
@@ -211,7 +236,8 @@ def test_the_deployed_model_honours_or_refuses(key, models, graphs,
             got, graph_counts = onnx_counted(model, dense,
                                              refinement(model))
     assert sum(len(s.pred_instances.keypoints) for s in expected) >= 1
-    assert_same_poses(got, expected, POSE_TOL_PX, SCORE_TOL, MAX_TIE_SHARE)
+    assert_same_poses(in_expected_order(got, expected), expected, POSE_TOL_PX,
+                      SCORE_TOL, MAX_TIE_SHARE)
     assert graph_counts == counts  # the graph refines PyTorch's proposals
     if key in CHANGES_POSES:  # the setting did change PyTorch's poses
         assert any(
