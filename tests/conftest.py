@@ -54,7 +54,7 @@ def legacy_random_backbone(model) -> None:
     default initialisation.
 
     These are the random weights that the CPU configs' hand-written
-    EfficientNet-Lite0 had before timm's (issue 19) when built without
+    EfficientNet-Lite0 had before timm's when built without
     ``init_weights()``. Tests whose random-weight models were tuned on them
     (clear centre peaks, no near-ties in the decoding) use them: timm
     initialises its models itself, with larger features, and on those the

@@ -19,7 +19,7 @@ One run, one machine, the same images and test settings for both models:
    Profiling adds overhead, so shares come from the profiled runs and the
    end-to-end figures from un-profiled runs.
 
-3. LOGO-CAP's speed changes added one at a time (issue 16): the image and
+3. LOGO-CAP's speed changes added one at a time: the image and
    its flip as one batch, BatchNorm folded into the convs, duplicate
    proposals dropped before the refinement; ms/image, images/s, proposals
    refined and the backbone / message passing / rest split per row, in
@@ -278,7 +278,7 @@ def after_backbone_share(stages: Dict[str, float]) -> float:
 # --------------------------------------------------------------------------
 # the speed changes, one at a time
 # --------------------------------------------------------------------------
-#: settings of the first row (the package before issue 16) and, per row, the
+#: settings of the first row (the package without these changes) and, per row, the
 #: change that row adds to the one before (see :func:`change_rows`)
 BEFORE_CHANGES = dict(flip_in_one_pass=False, fuse_conv_bn=False,
                       nms_before_refine=False)

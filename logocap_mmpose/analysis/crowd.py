@@ -1,5 +1,5 @@
 """Inference cost against the number of people in the image: bottom-up
-(LOGO-CAP, DEKR) beside top-down (issue 20).
+(LOGO-CAP, DEKR) beside top-down.
 
 A bottom-up model runs its network once per image and refines or decodes
 one proposal per person; a top-down model runs its network once per person

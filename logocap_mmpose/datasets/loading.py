@@ -3,7 +3,7 @@ image formats users pass.
 
 MMPose 1.3.2's ``LoadImage`` returns whatever array it is given and words
 every loading failure as "Please check whether the file exists". Through the
-LOGO-CAP configs that meant (issue 9):
+LOGO-CAP configs that meant:
 
 - a 2-D grayscale array, or (H, W, 1), reached the data preprocessor with
   one channel and failed there with ``IndexError`` (BGR -> RGB);

@@ -1,4 +1,4 @@
-"""What a training step does when a loss is NaN or infinite (issue 18).
+"""What a training step does when a loss is NaN or infinite.
 
 MMEngine's ``BaseModel.train_step`` back-propagates whatever loss it gets:
 one NaN loss makes NaN gradients, and Adam turns every weight it touches into

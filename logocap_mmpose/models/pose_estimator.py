@@ -8,7 +8,7 @@ padding, and the deep stages (stride 32, receptive fields of hundreds of
 pixels) carry the difference far into the image. With EfficientNet-Lite0 at
 256 px the stride-4 head outputs of an image in a padded batch differ from
 its outputs alone by 10-20% of their range even 8 cells away from the
-padding, so poses moved by pixels to hundreds of pixels (issue 9).
+padding, so poses moved by pixels to hundreds of pixels.
 
 :class:`LOGOCAPPoseEstimator` is MMPose's ``BottomupPoseEstimator`` with one
 change at test time: the images of a batch are grouped by their own size
@@ -31,7 +31,7 @@ the network runs on the input resized by each scale (and on its flip), and
 the head fuses the maps at the scale-1 resolution (``models/inference.py``).
 It works with flip test and with batches, mixed sizes included.
 
-Inference speed (issue 16): with ``flip_test`` the image and its flip go
+Inference speed: with ``flip_test`` the image and its flip go
 through backbone and neck as one batch of 2B (``test_cfg.flip_in_one_pass``,
 default True), and a model that only predicts folds its BatchNorms into the
 convs before its first prediction (``test_cfg.fuse_conv_bn``, default True;

@@ -38,7 +38,7 @@ def digest(codecs) -> str:
 
 # sha256 of every target of the case above, recorded with the fixed-sigma
 # codec once its Gaussian windows, centres and offset overlaps followed the
-# authors' (issue 17; numpy 1.26 of requirements/constraints.txt). Any change
+# authors' (numpy 1.26 of requirements/constraints.txt). Any change
 # to the default targets must change this on purpose.
 FIXED_SIGMA_DIGEST = (
     '88d7ad9a65351dd850914adfa319e66b482e89416eecce6e6730f6454972d0de')

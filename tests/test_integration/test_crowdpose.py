@@ -1,4 +1,4 @@
-"""The CrowdPose configs (configs/logocap/crowdpose, issue 11 part 4).
+"""The CrowdPose configs (configs/logocap/crowdpose).
 
 Fast: both configs (LOGO-CAP and its DEKR peer) parse and build with 14
 keypoints, MMPose's CrowdPose meta (sigmas, flip pairs, skeleton) given

@@ -1,4 +1,4 @@
-"""Batched inference through MMPose's inferencer (issue 16).
+"""Batched inference through MMPose's inferencer.
 
 MMPose 1.3.2's ``MMPoseInferencer`` takes ``batch_size`` but runs one image
 per ``test_step`` (checked below, so a future MMPose that batches shows up

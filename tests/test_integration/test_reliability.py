@@ -1,4 +1,4 @@
-"""Reliability (issue 9): no silent wrong results.
+"""Reliability: no silent wrong results.
 
 - Weights whose head does not fit the config (another keypoint count or
   other widths) are refused with an error naming both keypoint counts, by

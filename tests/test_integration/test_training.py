@@ -97,7 +97,7 @@ def test_thirty_iterations_loss_falls(tmp_path):
     # The same first five batches (images and augmentation) again, with the
     # trained weights. The last-5 mean of other batches is no test: it was
     # 0.3-0.5% below the first-5 mean here and 0.3% above it on another
-    # machine (issue 18). On the same batches the loss fell by 12.6% with 1
+    # machine. On the same batches the loss fell by 12.6% with 1
     # thread (0.01798 -> 0.01571) and 12.4% with 2 (0.01798 -> 0.01575), so
     # a 5% bound leaves a margin of 7 points against a 0.2-point spread.
     again = np.mean([

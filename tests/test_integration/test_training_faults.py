@@ -1,4 +1,4 @@
-"""Training under faults (issue 18, item 2): a non-finite loss, persons
+"""Training under faults: a non-finite loss, persons
 that are all crowd regions or have no keypoints, an OKS gate that never
 opens. The kill -9 + resume and unreadable-image cases are in
 ``test_training_resume.py``."""

@@ -1,4 +1,4 @@
-"""Training interrupted (issue 18, item 2): kill -9 mid-epoch then
+"""Training interrupted: kill -9 mid-epoch then
 ``--resume`` gives the weights of an uninterrupted run; an image file that
 becomes unreadable mid-epoch stops the run naming it, or is skipped."""
 import json

@@ -1,4 +1,4 @@
-"""Inference-speed changes that must not change the poses (issue 16): the
+"""Inference-speed changes that must not change the poses: the
 image and its flip in one pass, BatchNorm folded into the convs, and the
 duplicate proposals dropped before the refinement. No ../shared data."""
 import os.path as osp

@@ -1,4 +1,4 @@
-"""MMPose's log analysis tool on a real LOGO-CAP training log (issue 12).
+"""MMPose's log analysis tool on a real LOGO-CAP training log.
 
 MMPose's ``tools/train.py`` trains the CPU config for three iterations (two
 images each) on coco-mini train, from a temporary working directory; then

@@ -1,5 +1,5 @@
 """tools/benchmark_crowd.py and logocap_mmpose/analysis/crowd.py: time
-against people per image, bottom-up beside top-down (issue 20)."""
+against people per image, bottom-up beside top-down."""
 import os.path as osp
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""tools/compare_with_dekr.py on released-weight layouts (issue 19, item 1):
+"""tools/compare_with_dekr.py on released-weight layouts:
 MMPose's own DEKR config (``mmpose::`` path, rescoring net included) with
 an MMPose DEKR checkpoint, beside the official LOGO-CAP config with an
 authors'-layout checkpoint passed through the converter. Offline: both

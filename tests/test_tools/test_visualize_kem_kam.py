@@ -1,6 +1,6 @@
 """The KEM / KAM drawing (logocap_mmpose/visualization/kem_kam.py) and
 tools/visualize_kem_kam.py, on a coco-mini image with a random-weight
-CPU-sized model (issue 11 part 2)."""
+CPU-sized model."""
 import copy
 import os
 import os.path as osp

@@ -1,5 +1,4 @@
-"""Memory readings, and no memory growth over repeated inference
-(issue 18, item 3)."""
+"""Memory readings, and no memory growth over repeated inference."""
 import glob
 import mmap
 import os.path as osp

@@ -1,5 +1,5 @@
 """No "The metainfo config file ... does not exist" warning, from any working
-directory (issue 12).
+directory.
 
 MMPose's dataset classes and MMPose-style head configs name their dataset
 meta file relative to an MMPose checkout (``configs/_base_/datasets/*.py``);

@@ -1,4 +1,4 @@
-"""What a user sees when something is missing (issue 18, item 4).
+"""What a user sees when something is missing.
 
 Each case gives one line (an exception message, or a tool's argparse error
 line) that names what is missing and the fix:

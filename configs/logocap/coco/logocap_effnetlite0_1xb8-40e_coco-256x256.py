@@ -77,8 +77,8 @@ model = dict(
         kem_cfg=dict(global_size=49),  # 97 at 128x128 heatmaps; halved
         # OKS kernel (KAM) loss factor: the authors' 0.01. 0.1 had won on the
         # first 16 coco-mini fit images (full 0.354 vs 0.343); on the next 16
-        # (tools/fit_check.py --first-image 16, 3 seeds, the authors' targets
-        # of issue 17) 0.01 wins full 0.322 +- 0.015 vs 0.276 +- 0.021 and
+        # (tools/fit_check.py --first-image 16, 3 seeds, the authors' targets)
+        # 0.01 wins full 0.322 +- 0.015 vs 0.276 +- 0.021 and
         # KEMs only 0.269 vs 0.245, while KAMs only prefers 0.1 (0.106 vs
         # 0.069). See docs/training-data.md.
         kam_loss=dict(type='OKSKernelLoss', loss_weight=0.01),

@@ -1,4 +1,4 @@
-"""``test_cfg.kam_score`` (issue 20): pose scores from the KAMs change the
+"""``test_cfg.kam_score``: pose scores from the KAMs change the
 scores (and so the ranking), never the keypoints."""
 import pytest
 import torch
