@@ -176,8 +176,7 @@ def report(paths: List[str], min_usage: float = 0.0,
                 e = json.loads(line)
                 row = rows.setdefault(e['site'], dict(
                     site=e['site'], deviation=0.0, usage=0.0, variant='',
-                    tests=set(), variants=set()))
-                row['tests'].add(e['test'].split('[')[0])
+                    variants=set()))
                 row['variants'].add(_variant_name(e['variant']))
                 if e['usage'] != e['usage']:  # NaN: unbroadcastable
                     continue
