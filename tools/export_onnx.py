@@ -21,6 +21,17 @@ or ``onnx_inference`` without a refinement graph (``--dense-only``: the
 refinement in PyTorch). With onnxruntime installed the tool checks each
 graph against PyTorch on a random input and prints the largest differences.
 
+``--one-graph`` exports instead the whole model as ONE graph, ``OUT``:
+input the resized, padded images (B, 3, H, W) (preprocessed, or raw BGR
+with ``--with-preprocess``), outputs ``keypoints`` (B, M, K, 2) in input
+pixels, ``keypoint_scores`` (B, M, K), ``pose_scores`` (B, M) and
+``num_people`` (B,), the poses best first; flip test and fusion, proposal
+decoding, the refinement of ``test_cfg.mode`` and the pose NMS inside, the
+config's ``test_cfg`` fixed in the graph
+(``logocap_mmpose.deploy.one_graph``; run it with ``ONNXOneGraph`` /
+``one_graph_inference``). With onnxruntime the tool checks it against
+``OneGraphNetwork`` in PyTorch on a random input.
+
 Needs the ``onnx`` extra (``pip install -e .[onnx]``)::
 
     python tools/export_onnx.py \\
@@ -48,7 +59,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='LOGO-CAP config file')
     parser.add_argument('checkpoint',
                         help="checkpoint file ('none': random weights)")
-    parser.add_argument('out', help='output .onnx file of the dense network')
+    parser.add_argument('out', help='output .onnx file of the dense network '
+                        '(with --one-graph: of the whole model)')
     parser.add_argument(
         '--refinement-out',
         help='output .onnx file of the refinement (default: OUT with '
@@ -57,6 +69,11 @@ def parse_args(argv=None):
         '--dense-only', action='store_true',
         help='export only the dense network (the refinement then runs in '
         'PyTorch: logocap_mmpose.deploy.onnx_inference)')
+    parser.add_argument(
+        '--one-graph', action='store_true',
+        help='export the whole model (flip, decoding, refinement, pose NMS) '
+        'as one graph, OUT, with the config\'s test_cfg (--mode overrides '
+        'its mode): images in, poses out (logocap_mmpose.deploy.one_graph)')
     parser.add_argument(
         '--mode', choices=MODES,
         help="refinement mode of the second graph (default: the config's "
@@ -108,6 +125,8 @@ def main(argv=None) -> dict:
             cfg.model.head.decoder.input_size
         shape = (h, w)
     preprocess = preprocess_from_config(cfg) if args.with_preprocess else None
+    if args.one_graph:
+        return export_whole(model, args, shape, preprocess)
     export_onnx(model, args.out, shape, preprocess,
                 dynamic_batch=not args.static_batch,
                 opset_version=args.opset)
@@ -158,6 +177,54 @@ def main(argv=None) -> dict:
     if 'refinement_out' in report:
         report['refinement_check'] = check_refinement(
             model, ONNXRefinement(report['refinement_out']), expected)
+    return report
+
+
+def export_whole(model, args, shape, preprocess) -> dict:
+    """``--one-graph``: export the one graph and, unless ``--no-check``,
+    compare onnxruntime with ``OneGraphNetwork`` on a random input."""
+    from logocap_mmpose.deploy import OneGraphNetwork, export_one_graph
+    test_cfg = dict(model.test_cfg)
+    if args.mode:
+        test_cfg['mode'] = args.mode
+    export_one_graph(model, args.out, shape, preprocess, test_cfg,
+                     dynamic_batch=not args.static_batch,
+                     opset_version=args.opset)
+    report = dict(out=osp.abspath(args.out), input_shape=shape,
+                  preprocess=preprocess, mode=test_cfg.get('mode', 'full'),
+                  one_graph=True)
+    print(f'wrote {report["out"]}: the whole model ({report["mode"]}), '
+          f'input (B, 3, {shape[0]}, {shape[1]})'
+          f'{" raw BGR 0-255" if preprocess else " preprocessed"}; outputs '
+          'keypoints (B, M, K, 2), keypoint_scores (B, M, K), pose_scores '
+          '(B, M), num_people (B,)')
+    if args.no_check:
+        return report
+    try:
+        from logocap_mmpose.deploy import ONNXOneGraph
+        graph = ONNXOneGraph(args.out)
+    except ImportError as exc:  # onnxruntime missing (one line)
+        print(f'no onnxruntime check: {exc}')
+        return report
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, *shape)
+    x = x * 255 if preprocess else x * 2 - 1
+    with torch.no_grad():
+        expected = OneGraphNetwork(model, test_cfg, preprocess).eval()(x)
+    got = graph(x.numpy())
+    n = int(expected[3][0])
+    check = dict(num_people=n, same_count=int(got['num_people'][0]) == n,
+                 max_keypoint_diff_px=float(np.abs(
+                     got['keypoints'][0, :n] - expected[0][0, :n].numpy()
+                 ).max()) if n else 0.0,
+                 max_score_diff=float(np.abs(
+                     got['keypoint_scores'][0, :n] -
+                     expected[1][0, :n].numpy()).max()) if n else 0.0)
+    print(f'one graph on a random input: {n} poses in PyTorch, '
+          f'{int(got["num_people"][0])} in onnxruntime; max |onnxruntime - '
+          f'torch| keypoints {check["max_keypoint_diff_px"]:.3g} px, scores '
+          f'{check["max_score_diff"]:.3g}')
+    report['one_graph_check'] = check
     return report
 
 

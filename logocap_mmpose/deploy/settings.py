@@ -16,7 +16,13 @@ new key without a decision fails that test):
 - :data:`REFUSED`: a value that would change PyTorch's poses stops
   :func:`check_test_cfg` with a ``ValueError`` that names the key and the
   fix.
+
+The whole model as one graph (``one_graph.py``) has its own decisions,
+:data:`ONE_GRAPH_DECISIONS`, checked by :func:`check_one_graph_cfg` at
+export and, against the settings fixed in the graph, when it runs.
 """
+from typing import Optional
+
 from ..models.heads.head_config import TEST_CFG
 from ..models.inference import check_scales
 
@@ -92,3 +98,56 @@ def check_test_cfg(test_cfg: dict, refinement=None) -> None:
             f'return: set kam_score=None, or refine in PyTorch (no ONNX '
             f'refinement)')
 
+
+
+#: decision per ``TEST_CFG`` key for the whole model as one graph
+#: (``one_graph.py``): the settings that shape the poses are fixed in the
+#: graph at export (its metadata) and must equal the model's ``test_cfg``
+#: when it runs
+ONE_GRAPH_DECISIONS = dict(
+    EXPORT_DECISIONS,
+    # flip: inside the graph, image and flip as one batch
+    # (flip_in_one_pass=False changes PyTorch's poses by float rounding);
+    # decoding, nms_before_refine and the pose NMS are tensor code in the
+    # graph. The refinement returns its KAMs inside the graph: honoured
+    kam_score=HONOURED,
+    # the graph returns poses only, no maps
+    output_heatmaps=REFUSED,
+)
+
+
+def check_one_graph_cfg(test_cfg: dict,
+                        settings: Optional[dict] = None) -> None:
+    """Refuse the test settings the one graph cannot honour.
+
+    Args:
+        test_cfg (dict): ``model.test_cfg``.
+        settings (dict, optional): the settings fixed in an exported graph
+            (``one_graph.graph_settings``); each must equal ``test_cfg``'s.
+
+    Raises:
+        ValueError: more than one scale (``scales``, ``multiscale_test``),
+            ``output_heatmaps``, an unknown ``nms_order``, or a setting
+            that differs from the graph's.
+    """
+    check_test_cfg(test_cfg)
+    if test_cfg.get('output_heatmaps', False):
+        raise ValueError(
+            'test_cfg.output_heatmaps=True: the one graph returns poses, '
+            'not the fused maps; set it to False, or use the dense graph '
+            '(onnx_inference)')
+    order = test_cfg.get('nms_order', TEST_CFG['nms_order'])
+    if order not in ('score', 'proposal'):
+        raise ValueError(f"test_cfg.nms_order must be 'score' or "
+                         f"'proposal', got {order!r}")
+    if settings is None:
+        return
+    for key, fixed in settings.items():
+        value = test_cfg.get(key, TEST_CFG[key])
+        if isinstance(value, tuple):
+            value = list(value)
+        if value != fixed:
+            raise ValueError(
+                f'test_cfg.{key} is {value!r} but the one graph was '
+                f'exported with {fixed!r}: export it again with this '
+                'test_cfg')

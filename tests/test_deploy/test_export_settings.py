@@ -9,7 +9,11 @@ in onnxruntime (dense graph with the normalisation inside, refinement graph
 exported in the config's mode) either gives ``model.test_step``'s poses
 within the ONNX tolerances, its refinement graph getting as many proposals
 as PyTorch's refinement (honoured), or stops with a ``ValueError`` naming
-the key (refused). A new key without a decision or a value fails
+the key (refused). The whole model as one graph (``one_graph.py``) has
+its own decisions (``ONE_GRAPH_DECISIONS``): with each key's other value
+the graph exported with that ``test_cfg`` gives ``model.test_step``'s poses
+(best first), or its export stops with a ``ValueError`` naming the key.
+A new key without a decision or a value fails
 :func:`test_every_key_has_a_decision_and_a_value`, and then its own case.
 Skipped without onnx / onnxruntime (the optional ``onnx`` extra).
 """
@@ -37,11 +41,14 @@ pytest.importorskip(
     reason="onnx is not installed (optional: pip install -e '.[onnx]')")
 
 from logocap_mmpose.deploy import (ONNXDenseNetwork,  # noqa: E402
-                                   ONNXRefinement, export_onnx,
+                                   ONNXOneGraph, ONNXRefinement,
+                                   export_one_graph, export_onnx,
                                    export_refinement_onnx, onnx_inference,
+                                   one_graph_inference,
                                    preprocess_from_config)
 from logocap_mmpose.deploy.settings import (EXPORT_DECISIONS,  # noqa: E402
-                                            HONOURED, REFUSED)
+                                            HONOURED, ONE_GRAPH_DECISIONS,
+                                            REFUSED)
 from logocap_mmpose.models.heads.head_config import TEST_CFG  # noqa: E402
 from tests.test_deploy.test_onnx_export import (  # noqa: E402
     MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses, poses,
@@ -104,6 +111,8 @@ def test_every_key_the_package_reads_is_listed():
 def test_every_key_has_a_decision_and_a_value():
     assert set(EXPORT_DECISIONS) == set(TEST_CFG)
     assert set(EXPORT_DECISIONS.values()) <= {HONOURED, REFUSED}
+    assert set(ONE_GRAPH_DECISIONS) == set(TEST_CFG)
+    assert set(ONE_GRAPH_DECISIONS.values()) <= {HONOURED, REFUSED}
     assert set(OTHER_VALUES) == set(TEST_CFG)
     assert set(CHANGES_POSES) <= {k for k, v in EXPORT_DECISIONS.items()
                                   if v == HONOURED}
@@ -248,3 +257,36 @@ def test_the_deployed_model_honours_or_refuses(key, models, graphs,
         assert sum(counts) < sum(counts_before), (counts, counts_before)
     if key == 'output_heatmaps':
         assert all('pred_fields' in s for s in got)
+
+
+def by_score(samples):
+    """The samples' poses best first (the one graph's order; PyTorch keeps
+    the NMS's order, which with ``nms_order='proposal'`` or no NMS is
+    another)."""
+    for s in samples:
+        order = np.argsort(-s.pred_instances.bbox_scores, kind='stable')
+        s.pred_instances = s.pred_instances[order]
+    return samples
+
+
+@pytest.mark.parametrize('key', sorted(TEST_CFG))
+def test_the_one_graph_honours_or_refuses(key, models, tmp_path):
+    decision = ONE_GRAPH_DECISIONS.get(key)
+    assert decision is not None, (f'test_cfg.{key}: no decision in '
+                                  'deploy.settings.ONE_GRAPH_DECISIONS')
+    model = models['unfused' if key == 'fuse_conv_bn' else 'model']
+    value = OTHER_VALUES[key]
+    path = str(tmp_path / 'whole.onnx')
+    preprocess = preprocess_from_config(model.cfg)
+    with torch.no_grad(), settings(model, **WITH.get(key, {})), \
+            settings(model, **{key: value}):
+        if decision == REFUSED:
+            with pytest.raises(ValueError, match=f'test_cfg.{key}'):
+                export_one_graph(model, path, (256, 320), preprocess)
+            return
+        expected = by_score(model.test_step(batch(model)))
+        graph = ONNXOneGraph(export_one_graph(model, path, (256, 320),
+                                              preprocess))
+        got = one_graph_inference(model, graph, batch(model))
+    assert sum(len(s.pred_instances.keypoints) for s in expected) >= 1
+    assert_same_poses(got, expected, POSE_TOL_PX, SCORE_TOL, MAX_TIE_SHARE)
