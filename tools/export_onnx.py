@@ -188,13 +188,12 @@ def export_whole(model, args, shape, preprocess) -> dict:
     if args.mode:
         test_cfg['mode'] = args.mode
     export_one_graph(model, args.out, shape, preprocess, test_cfg,
-                     dynamic_batch=not args.static_batch,
                      opset_version=args.opset)
     report = dict(out=osp.abspath(args.out), input_shape=shape,
                   preprocess=preprocess, mode=test_cfg.get('mode', 'full'),
                   one_graph=True)
     print(f'wrote {report["out"]}: the whole model ({report["mode"]}), '
-          f'input (B, 3, {shape[0]}, {shape[1]})'
+          f'input (B, 3, H, W), traced at {shape[0]}x{shape[1]}'
           f'{" raw BGR 0-255" if preprocess else " preprocessed"}; outputs '
           'keypoints (B, M, K, 2), keypoint_scores (B, M, K), pose_scores '
           '(B, M), num_people (B,)')

@@ -22,54 +22,10 @@ from mmcv.transforms import BaseTransform
 
 from mmpose.registry import TRANSFORMS
 
-
-def authors_test_size(img_w: int, img_h: int, input_size: int,
-                      size_factor: int = 64) -> Tuple[int, int]:
-    """Canvas (w, h) of the authors' test resize."""
-    f = size_factor
-    short = int((input_size + f - 1) // f * f)
-    if img_w < img_h:
-        return short, int((short / img_w * img_h + f - 1) // f * f)
-    return int((short / img_h * img_w + f - 1) // f * f), short
-
-
-def authors_test_warp(img_w: int, img_h: int, input_size: int,
-                      size_factor: int = 64) -> Dict[str, np.ndarray]:
-    """Warp matrix and MMPose meta of the authors' test resize.
-
-    Returns:
-        dict: ``warp_mat`` (2, 3) image -> input, ``input_size`` (w, h) of the
-        canvas, ``input_center`` (2,) the image point at the canvas centre,
-        and ``input_scale`` (2,) the image extent the canvas covers, so that
-        MMPose's ``kpt / input_size * input_scale + input_center -
-        0.5 * input_scale`` maps input pixels back to the image.
-    """
-    out_w, out_h = authors_test_size(img_w, img_h, input_size, size_factor)
-    center = np.array([int(img_w / 2.0 + 0.5), int(img_h / 2.0 + 0.5)],
-                      np.float32)
-    # the image width the canvas width stands for (the authors' scale * 200)
-    if img_w < img_h:
-        src_w = img_w
-    else:
-        src_w = out_w / out_h * img_h
-    # three corresponding points: the centres, a point above them and a
-    # point to the left of that one (a similarity, no rotation)
-    up_src = np.array([0, -0.5 * src_w], np.float32)
-    up_dst = np.array([0, -0.5 * out_w], np.float32)
-    dst_centre = np.array([0.5 * out_w, 0.5 * out_h], np.float32)
-    src = np.stack([center, center + up_src,
-                    center + up_src + np.array([up_src[1], 0], np.float32)])
-    dst = np.stack([dst_centre, dst_centre + up_dst,
-                    dst_centre + up_dst + np.array([up_dst[1], 0],
-                                                   np.float32)])
-    warp_mat = cv2.getAffineTransform(src.astype(np.float32),
-                                      dst.astype(np.float32))
-    scale = out_w / src_w
-    return dict(
-        warp_mat=warp_mat,
-        input_size=(out_w, out_h),
-        input_center=center,
-        input_scale=np.array([out_w / scale, out_h / scale], np.float32))
+# the resize itself is numpy and OpenCV, shared with the torch-free ONNX
+# runner
+from logocap_runtime.resize import (authors_test_size,  # noqa: F401
+                                    authors_test_warp)
 
 
 @TRANSFORMS.register_module()

@@ -12,8 +12,10 @@ from .refinement_export import (ONNXRefinement, RefinementNetwork,
                                 export_refinement_onnx)
 from .settings import (EXPORT_DECISIONS, ONE_GRAPH_DECISIONS,
                        check_one_graph_cfg, check_test_cfg)
-from .one_graph import (ONNXOneGraph, OneGraphNetwork, export_one_graph,
-                        one_graph_inference, to_image_pixels, unpack_poses)
+from .one_graph import (ONNXOneGraph, OneGraphNetwork, PosesFromMaps,
+                        export_one_graph, one_graph_inference,
+                        pipeline_resize)
+from logocap_runtime import to_image_pixels, unpack_poses
 from .runtime import (ONNXRuntimePipeline, batch_canvas_shapes,
                       export_dense_for_batches, export_full_model,
                       time_onnxruntime)
@@ -24,8 +26,9 @@ __all__ = [
     'ONNXRefinement', 'RefinementNetwork', 'adaptation_by_matmul',
     'export_refinement_onnx', 'EXPORT_DECISIONS', 'check_test_cfg',
     'ONE_GRAPH_DECISIONS', 'check_one_graph_cfg', 'ONNXOneGraph',
-    'OneGraphNetwork', 'export_one_graph', 'one_graph_inference',
-    'to_image_pixels', 'unpack_poses',
+    'OneGraphNetwork', 'PosesFromMaps', 'export_one_graph',
+    'one_graph_inference', 'pipeline_resize', 'to_image_pixels',
+    'unpack_poses',
     'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
     'export_full_model', 'time_onnxruntime', 'import_optional',
     'missing_reason'

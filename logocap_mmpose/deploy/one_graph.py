@@ -20,7 +20,9 @@ input pixels:
   (``pose_nms.pose_nms_tensor``: N unrolled greedy steps), and the kept
   poses sorted by pose score (``pose_nms.sort_kept``).
 
-Inputs and outputs (B free, H x W fixed at export):
+Inputs and outputs (B, H and W free; H and W multiples of the test resize's
+``size_factor``, which fixes the backbone's padding and the map sizes the
+decoding reads):
 
 - ``inputs`` (B, 3, H, W) float32: preprocessed images, or raw BGR 0..255
   with the normalisation inside (``preprocess``);
@@ -33,15 +35,16 @@ Inputs and outputs (B free, H x W fixed at export):
   ``max_num_people`` with a pose NMS.
 
 What stays outside, in numpy: the resize and pad before (the test
-pipeline), and :func:`to_image_pixels` after. Which ``test_cfg`` keys the
-graph honours and which it refuses: ``settings.ONE_GRAPH_DECISIONS``; the
-settings are fixed in the graph, written to its metadata and checked
-against the model's ``test_cfg`` by :func:`one_graph_inference`.
+pipeline), and ``to_image_pixels`` after; both are in ``logocap_runtime``,
+which runs the graph without torch (``PoseRunner``). Which ``test_cfg`` keys
+the graph honours and which it refuses: ``settings.ONE_GRAPH_DECISIONS``;
+the settings are fixed in the graph, written to its metadata (with the test
+resize and the normalisation) and checked against the model's ``test_cfg``
+by :func:`one_graph_inference`.
 
-The graph's poses equal ``model.test_step``'s (within the ONNX tolerances of
-``tests/test_deploy``) for images of the graph's input size; an image of
-another size needs a graph of its size (PyTorch decodes only an image's own
-cells; a padded image would be decoded on the padding too).
+The part after the dense network, :class:`PosesFromMaps`, exports on its
+own too (``maps_only``): fused maps in, poses out, so that the authors'
+maps of ``../shared/data/logocap-parity`` can be fed to it.
 """
 import json
 import warnings
@@ -52,6 +55,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from logocap_runtime import META_KEY, OUTPUT_NAMES, PoseGraph
+from logocap_runtime.resize import RESIZES, to_image_pixels
+
 from ..models.heads.head_config import TEST_CFG
 from ..models.inference import flip_fuse
 from ..models.pose_nms import (duplicate_proposals, pose_nms_tensor,
@@ -59,12 +65,13 @@ from ..models.pose_nms import (duplicate_proposals, pose_nms_tensor,
 from ..models.refinement import kam_pose_scores, refine
 from ._imports import import_optional
 from .onnx_export import INPUT_NAME, DenseNetwork
-from .refinement_export import MIN_OPSET, RefinementNetwork, make_session
+from .refinement_export import MIN_OPSET, RefinementNetwork
 from .settings import check_one_graph_cfg
 
-ONE_GRAPH_OUTPUTS = ('keypoints', 'keypoint_scores', 'pose_scores',
-                     'num_people')
-META_ONE_GRAPH = 'logocap_one_graph'
+ONE_GRAPH_OUTPUTS = OUTPUT_NAMES
+META_ONE_GRAPH = META_KEY
+#: the map names of a :class:`PosesFromMaps` graph
+MAP_NAMES = ('heatmaps', 'displacements', 'embedding')
 #: the test settings fixed in the graph (its metadata)
 GRAPH_SETTINGS = ('flip_test', 'mode', 'max_proposals', 'nms_before_refine',
                   'kam_score', 'nms_dist_thr', 'nms_joints_thr',
@@ -77,36 +84,21 @@ def graph_settings(test_cfg: dict) -> dict:
     return {key: test_cfg.get(key, TEST_CFG[key]) for key in GRAPH_SETTINGS}
 
 
-class OneGraphNetwork(nn.Module):
-    """The whole model as one module: images -> poses (see the module
-    docstring).
+class PosesFromMaps(nn.Module):
+    """Fused maps -> poses: proposal decoding, refinement, scores and pose
+    NMS, the part of :class:`OneGraphNetwork` after the dense network.
 
     Args:
-        model (BottomupPoseEstimator): a LOGO-CAP model with
-            ``kem_cfg.sampling='centred'``.
-        test_cfg (dict, optional): the test settings (default:
-            ``model.test_cfg``); refused ones raise (``settings.py``).
-        preprocess (dict, optional): the normalisation inside the graph
-            (``onnx_export.preprocess_from_config``).
-
-    Raises:
-        ValueError: a test setting the graph cannot honour.
-        NotImplementedError: the authors' sampling convention.
+        model (BottomupPoseEstimator): a LOGO-CAP model.
+        settings (dict): :func:`graph_settings` of the test settings.
     """
 
-    def __init__(self, model: nn.Module, test_cfg: Optional[dict] = None,
-                 preprocess: Optional[dict] = None):
+    def __init__(self, model: nn.Module, settings: dict):
         super().__init__()
-        cfg = dict(model.test_cfg if test_cfg is None else test_cfg)
-        check_one_graph_cfg(cfg)
-        self.settings = graph_settings(cfg)
+        self.settings = dict(settings)
         head = model.head
-        self.dense = DenseNetwork(model, preprocess)
-        self.refinement = RefinementNetwork(head, self.settings['mode'])
+        self.refinement = RefinementNetwork(head, settings['mode'])
         self.decoder = head.decoder
-        self.num_keypoints = head.num_keypoints
-        self.flip_indices = list(model.dataset_meta['flip_indices']) \
-            if self.settings['flip_test'] else None
 
     def max_people(self, map_shape: Tuple[int, int]) -> int:
         """M, the poses per image the graph returns, for (h, w) maps."""
@@ -117,30 +109,12 @@ class OneGraphNetwork(nn.Module):
             n = min(n, int(cfg['max_num_people']))
         return n
 
-    def forward(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor,
-                                               Tensor]:
-        """Poses of a batch.
-
-        Args:
-            inputs (Tensor): (B, 3, H, W) images (preprocessed, or raw BGR
-                with ``preprocess``).
-
-        Returns:
-            tuple: ``keypoints`` (B, M, K, 2) input pixels,
-            ``keypoint_scores`` (B, M, K), ``pose_scores`` (B, M) and
-            ``num_people`` (B,) int64, the poses best first.
-        """
-        cfg, K = self.settings, self.num_keypoints
-        if cfg['flip_test']:  # image and flip: one batch of 2B
-            B = inputs.shape[0]
-            heatmaps, displacements, embedding = self.dense(
-                torch.cat((inputs, inputs.flip(-1))))
-            heatmaps, displacements = flip_fuse(
-                heatmaps[:B], displacements[:B], heatmaps[B:],
-                displacements[B:], self.flip_indices)
-            embedding = embedding[:B]
-        else:
-            heatmaps, displacements, embedding = self.dense(inputs)
+    def forward(self, heatmaps: Tensor, displacements: Tensor,
+                embedding: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Poses from (B, K+1, h, w) heatmaps, (B, 2K, h, w) displacements
+        and (B, C, h, w) embedding (flip-fused): the outputs of
+        :class:`OneGraphNetwork`."""
+        cfg = self.settings
         initial, center_scores, valid = self.decoder.decode_batch(
             heatmaps, displacements, cfg['max_proposals'])
         if cfg['nms_before_refine']:  # dropped in place, not moved
@@ -148,7 +122,7 @@ class OneGraphNetwork(nn.Module):
         refinement = self.refinement
         keypoints, scores, kams = refine(
             refinement.mode, refinement.geometry, refinement.cmp,
-            heatmaps[:, :K], embedding, initial)
+            heatmaps[:, :refinement.num_keypoints], embedding, initial)
         scores = kam_pose_scores(scores, kams, cfg['kam_score'])
         scores = scores * center_scores[..., None]
         pose_scores = scores.mean(-1)
@@ -170,28 +144,98 @@ class OneGraphNetwork(nn.Module):
                 count.clamp(max=M))
 
 
+class OneGraphNetwork(nn.Module):
+    """The whole model as one module: images -> poses (see the module
+    docstring).
+
+    Args:
+        model (BottomupPoseEstimator): a LOGO-CAP model.
+        test_cfg (dict, optional): the test settings (default:
+            ``model.test_cfg``); refused ones raise (``settings.py``).
+        preprocess (dict, optional): the normalisation inside the graph
+            (``onnx_export.preprocess_from_config``).
+
+    Raises:
+        ValueError: a test setting the graph cannot honour.
+    """
+
+    def __init__(self, model: nn.Module, test_cfg: Optional[dict] = None,
+                 preprocess: Optional[dict] = None):
+        super().__init__()
+        cfg = dict(model.test_cfg if test_cfg is None else test_cfg)
+        check_one_graph_cfg(cfg)
+        self.settings = graph_settings(cfg)
+        self.dense = DenseNetwork(model, preprocess)
+        self.poses = PosesFromMaps(model, self.settings)
+        self.flip_indices = list(model.dataset_meta['flip_indices']) \
+            if self.settings['flip_test'] else None
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor,
+                                               Tensor]:
+        """Poses of a batch.
+
+        Args:
+            inputs (Tensor): (B, 3, H, W) images (preprocessed, or raw BGR
+                with ``preprocess``).
+
+        Returns:
+            tuple: ``keypoints`` (B, M, K, 2) input pixels,
+            ``keypoint_scores`` (B, M, K), ``pose_scores`` (B, M) and
+            ``num_people`` (B,) int64, the poses best first.
+        """
+        if self.flip_indices is not None:  # image and flip: one batch
+            B = inputs.shape[0]
+            heatmaps, displacements, embedding = self.dense(
+                torch.cat((inputs, inputs.flip(-1))))
+            heatmaps, displacements = flip_fuse(
+                heatmaps[:B], displacements[:B], heatmaps[B:],
+                displacements[B:], self.flip_indices)
+            embedding = embedding[:B]
+        else:
+            heatmaps, displacements, embedding = self.dense(inputs)
+        return self.poses(heatmaps, displacements, embedding)
+
+
+def pipeline_resize(cfg) -> Optional[dict]:
+    """The resize transform of a config's test pipeline (one of
+    ``logocap_runtime.RESIZES``), or None."""
+    try:
+        pipeline = cfg['test_dataloader']['dataset']['pipeline']
+    except (KeyError, TypeError):
+        return None
+    for step in pipeline:
+        if step.get('type') in RESIZES:
+            return {k: (list(v) if isinstance(v, tuple) else v)
+                    for k, v in dict(step).items()}
+    return None
+
+
 def export_one_graph(model: nn.Module,
                      path: str,
                      input_shape: Tuple[int, int],
                      preprocess: Optional[dict] = None,
                      test_cfg: Optional[dict] = None,
-                     dynamic_batch: bool = True,
+                     maps_only: bool = False,
                      opset_version: int = 17) -> str:
     """Export the whole model as one ONNX graph (:class:`OneGraphNetwork`).
 
     TorchScript-based exporter (``dynamo=False``). The settings, the
-    normalisation, the input shape, K and M go to the metadata
-    (``logocap_one_graph``), which :class:`ONNXOneGraph` reads.
+    normalisation, the test resize, the size divisor, K and M go to the
+    metadata (``logocap_one_graph``), which ``logocap_runtime.PoseGraph``
+    reads.
 
     Args:
         model (BottomupPoseEstimator): the model (put in eval mode).
         path (str): output ``.onnx`` file.
-        input_shape (tuple): (H, W) of the graph's input.
+        input_shape (tuple): (H, W) of the traced input, multiples of the
+            size divisor (the test resize's ``size_factor``, else 32).
         preprocess (dict, optional): the normalisation inside the graph (it
             then takes raw BGR images, 0..255).
         test_cfg (dict, optional): the test settings (default:
             ``model.test_cfg``).
-        dynamic_batch (bool): leave the batch size free (else 1).
+        maps_only (bool): export :class:`PosesFromMaps` alone: inputs
+            ``heatmaps``, ``displacements`` and ``embedding`` (fused maps
+            of an input of ``input_shape``), the same outputs.
         opset_version (int): ONNX opset, at least 16 (GridSample).
 
     Returns:
@@ -199,7 +243,8 @@ def export_one_graph(model: nn.Module,
 
     Raises:
         ImportError: ``onnx`` is not installed (one line, with the fix).
-        ValueError: a test setting the graph cannot honour.
+        ValueError: a test setting the graph cannot honour, or an input
+            shape that is not a multiple of the size divisor.
     """
     onnx = import_optional('onnx', 'the one-graph ONNX export '
                            '(export_one_graph)')
@@ -208,114 +253,52 @@ def export_one_graph(model: nn.Module,
                          f'{MIN_OPSET} needed, got {opset_version}')
     model.eval()
     net = OneGraphNetwork(model, test_cfg, preprocess).eval()
-    device = next(model.parameters()).device
+    resize = pipeline_resize(getattr(model, 'cfg', None))
+    divisor = int(resize.get('size_factor', 32)) if resize else 32
     H, W = (int(v) for v in input_shape)
-    dummy = torch.rand(1, 3, H, W, device=device,
-                       generator=None) * (255 if preprocess else 1)
-    names = [INPUT_NAME, *ONE_GRAPH_OUTPUTS]
-    axes = {name: {0: 'batch'} for name in names}
+    if H % divisor or W % divisor:
+        raise ValueError(f'input_shape {H}x{W}: both sides must be multiples '
+                         f'of {divisor} (the test resize\'s size_factor)')
+    device = next(model.parameters()).device
+    dummy = torch.rand(1, 3, H, W, device=device) * (255 if preprocess else 1)
+    stride = float(model.head.stride)
+    map_shape = (int(np.ceil(H / stride)), int(np.ceil(W / stride)))
+    if maps_only:
+        module = net.poses
+        with torch.no_grad():
+            args = net.dense(dummy)
+        names = list(MAP_NAMES)
+    else:
+        module, args, names = net, (dummy, ), [INPUT_NAME]
+    axes = {name: {0: 'batch'} for name in names + list(ONE_GRAPH_OUTPUTS)}
+    for name in names:  # the batch size, height and width are free
+        axes[name].update({2: 'height', 3: 'width'})
     with torch.no_grad(), warnings.catch_warnings():
-        # shapes, the proposal count and the unrolled NMS steps are meant
-        # to be constants of the graph
+        # the proposal count, M and the unrolled NMS steps are meant to be
+        # constants of the graph
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(
-            net, (dummy, ), path,
-            input_names=[INPUT_NAME],
+            module, tuple(args), path,
+            input_names=names,
             output_names=list(ONE_GRAPH_OUTPUTS),
-            dynamic_axes=axes if dynamic_batch else None,
+            dynamic_axes=axes,
             opset_version=opset_version,
             do_constant_folding=True,
             dynamo=False)
-    stride = float(model.head.stride)
-    map_shape = (int(np.ceil(H / stride)), int(np.ceil(W / stride)))
     graph = onnx.load(path)
     entry = graph.metadata_props.add()
     entry.key = META_ONE_GRAPH
     entry.value = json.dumps(dict(
         settings=net.settings, preprocess=net.dense.preprocess,
-        input_shape=[H, W], num_keypoints=net.num_keypoints,
-        max_people=net.max_people(map_shape)))
+        resize=resize, size_divisor=divisor,
+        traced_shape=[H, W], num_keypoints=net.poses.refinement.num_keypoints,
+        max_people=net.poses.max_people(map_shape), maps_only=maps_only))
     onnx.save(graph, path)
     return path
 
 
-class ONNXOneGraph:
-    """An exported one graph run by onnxruntime.
-
-    Args:
-        path (str): ``.onnx`` file written by :func:`export_one_graph`.
-        providers (Sequence[str], optional): execution providers (CPU).
-        threads (int, optional): onnxruntime intra-op threads.
-
-    Attributes:
-        settings (dict): the test settings fixed in the graph.
-        preprocess (dict | None): the normalisation inside the graph.
-        input_shape (tuple): (H, W) the graph takes.
-        max_people (int): M.
-    """
-
-    def __init__(self, path: str, providers: Optional[Sequence[str]] = None,
-                 threads: Optional[int] = None):
-        self.session = make_session(path, providers, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        if META_ONE_GRAPH not in meta:
-            raise ValueError(f'{path} is not a LOGO-CAP one graph (no '
-                             f'{META_ONE_GRAPH!r} metadata)')
-        info = json.loads(meta[META_ONE_GRAPH])
-        self.settings = info['settings']
-        self.preprocess = info['preprocess']
-        self.input_shape = tuple(info['input_shape'])
-        self.num_keypoints = int(info['num_keypoints'])
-        self.max_people = int(info['max_people'])
-        spec = self.session.get_inputs()[0]
-        self.input_name = spec.name
-        self.batch_size = spec.shape[0] if isinstance(spec.shape[0],
-                                                      int) else None
-
-    def __call__(self, inputs: np.ndarray) -> Dict[str, np.ndarray]:
-        """(B, 3, H, W) float32 -> dict of the :data:`ONE_GRAPH_OUTPUTS`."""
-        inputs = np.ascontiguousarray(inputs, np.float32)
-        if tuple(inputs.shape[2:]) != self.input_shape:
-            raise ValueError(
-                f'the one graph takes {self.input_shape} inputs, got '
-                f'{tuple(inputs.shape[2:])}: export a graph of that size '
-                '(tools/export_onnx.py --one-graph --input-shape H W)')
-        b = self.batch_size
-        chunks = [inputs] if b is None else [
-            inputs[i:i + b] for i in range(0, len(inputs), b)]
-        outs = [self.session.run(list(ONE_GRAPH_OUTPUTS),
-                                 {self.input_name: c}) for c in chunks]
-        return {name: np.concatenate([o[i] for o in outs])
-                for i, name in enumerate(ONE_GRAPH_OUTPUTS)}
-
-
-def to_image_pixels(points: np.ndarray, input_size: Sequence[float],
-                    input_center: Sequence[float],
-                    input_scale: Sequence[float]) -> np.ndarray:
-    """Input pixels -> image pixels, as MMPose's
-    ``BottomupPoseEstimator.add_pred_to_datasample`` maps them (numpy).
-
-    Args:
-        points (np.ndarray): (..., 2) positions (x, y) in input pixels.
-        input_size, input_center, input_scale: (2,) each, the image's meta
-            from the test pipeline's resize.
-
-    Returns:
-        np.ndarray: (..., 2).
-    """
-    size, center, scale = (np.asarray(v, np.float32)
-                           for v in (input_size, input_center, input_scale))
-    return points / size * scale + center - 0.5 * scale
-
-
-def unpack_poses(outputs: Dict[str, np.ndarray]) -> List[dict]:
-    """The graph's outputs as one dict per image: ``keypoints`` (P, K, 2),
-    ``keypoint_scores`` (P, K), ``pose_scores`` (P,), the P valid rows."""
-    return [dict(keypoints=k[:n], keypoint_scores=s[:n], pose_scores=p[:n])
-            for k, s, p, n in zip(outputs['keypoints'],
-                                  outputs['keypoint_scores'],
-                                  outputs['pose_scores'],
-                                  outputs['num_people'])]
+#: the one graph in onnxruntime (``logocap_runtime.PoseGraph``)
+ONNXOneGraph = PoseGraph
 
 
 def one_graph_inference(model: nn.Module, graph: ONNXOneGraph,
@@ -348,17 +331,16 @@ def one_graph_inference(model: nn.Module, graph: ONNXOneGraph,
             from the graph's; an image of another size.
     """
     from mmengine.structures import InstanceData
+
+    from logocap_runtime import unpack_poses
     check_one_graph_cfg(model.test_cfg, graph.settings)
     processed = model.data_preprocessor(data, False)
     samples = processed['data_samples']
-    for sample in samples:
-        shape = tuple(int(v) for v in sample.metainfo.get(
-            'pad_shape', processed['inputs'].shape[-2:])[:2])
-        if shape != graph.input_shape:
-            raise ValueError(
-                f'an image is {shape[0]}x{shape[1]} but the one graph takes '
-                f'{graph.input_shape[0]}x{graph.input_shape[1]}: export a '
-                'graph of that size (--one-graph --input-shape H W)')
+    shapes = {tuple(int(v) for v in s.metainfo.get(
+        'pad_shape', processed['inputs'].shape[-2:])[:2]) for s in samples}
+    if len(shapes) > 1:
+        raise ValueError(f'the images of a batch for the one graph must have '
+                         f'one size, got {sorted(shapes)}')
     if graph.preprocess:
         inputs = torch.stack(list(data['inputs'])).float().numpy()
     else:

@@ -110,9 +110,32 @@ class DenseNetwork(nn.Module):
                 inputs = torch.cat(
                     (inputs[:, 2:3], inputs[:, 1:2], inputs[:, 0:1]), 1)
             inputs = (inputs - self.mean) / self.std
-        heatmaps, displacements, embedding = self.model.head.forward(
-            self.model.extract_feat(inputs))
+        model = self.model
+        feats = model.backbone(inputs)
+        if model.with_neck:
+            feats = traceable_neck(model.neck, feats)
+        heatmaps, displacements, embedding = model.head.forward(feats)
         return heatmaps, displacements, embedding
+
+
+def traceable_neck(neck: nn.Module, feats: Sequence[Tensor]):
+    """``neck(feats)``, with MMPose's ``FeatureMapProcessor`` concatenation
+    written so that a trace keeps the resize size symbolic (MMPose's
+    ``resize`` turns it into Python ints, which a trace fixes): one graph
+    then serves every input height and width. Other necks run as they are.
+    """
+    from mmpose.models.necks import FeatureMapProcessor
+    if not (isinstance(neck, FeatureMapProcessor) and neck.concat
+            and neck.scale_factor == 1.0):
+        return neck(feats)
+    if neck.select_index is not None:
+        feats = [feats[i] for i in neck.select_index]
+    size = feats[0].shape[-2:]
+    x = torch.cat([
+        F.interpolate(f, size=size, mode='bilinear',
+                      align_corners=neck.align_corners) for f in feats
+    ], 1)
+    return [F.relu(x) if neck.apply_relu else x]
 
 
 def export_onnx(model: nn.Module,

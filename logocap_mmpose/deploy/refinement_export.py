@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from logocap_runtime import make_session  # noqa: F401 (re-exported)
+
 from ..models.refinement import check_mode, refine
 from ._imports import import_optional
 
@@ -174,25 +176,6 @@ def export_refinement_onnx(model: nn.Module,
                                   stride=float(head.stride)))
     onnx.save(graph, path)
     return path
-
-
-def make_session(path: str, providers: Optional[Sequence[str]] = None,
-                 threads: Optional[int] = None):
-    """An onnxruntime ``InferenceSession`` (CPU provider by default;
-    ``threads``: intra-op threads, default onnxruntime's choice).
-
-    Raises:
-        ImportError: ``onnxruntime`` is not installed (one line, with the
-            fix).
-    """
-    ort = import_optional('onnxruntime',
-                          'running an exported ONNX graph (make_session)')
-    options = ort.SessionOptions()
-    if threads:
-        options.intra_op_num_threads = int(threads)
-    return ort.InferenceSession(
-        path, sess_options=options,
-        providers=list(providers or ['CPUExecutionProvider']))
 
 
 class ONNXRefinement:

@@ -232,16 +232,17 @@ def _authors_axis(coord: Tensor, size: int):
     Returns:
         tuple: ``i0``, ``w0``, ``i1``, ``w1`` with the shape of ``coord``.
     """
-    last = size - 1
+    last = size - 1  # an int, or a traced 0-dim tensor in an ONNX trace
     floor = coord.floor()
     frac = coord - floor
     inside = (coord >= 0) & (coord < last)
     below = coord < 0
     past = coord >= size
     edge = (coord > last) & (coord < size)
-    i0 = torch.where(inside, floor, 0.0)  # scalars: no host-device copy
-    i0 = torch.where(edge | past | (coord == last), float(last), i0).long()
-    i1 = (i0 + 1).clamp(max=last)
+    i0 = torch.where(inside, floor, torch.zeros_like(floor))
+    i0 = torch.where(edge | past | (coord == last),
+                     torch.zeros_like(floor) + last, i0).long()
+    i1 = i0 + (i0 < last).long()  # the next index, at most ``last``
     w1 = torch.where(inside, frac, torch.zeros_like(frac))
     w0 = torch.where(inside, 1 - frac, torch.zeros_like(frac))
     w0 = torch.where(below | past, torch.ones_like(w0), w0)

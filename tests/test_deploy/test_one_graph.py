@@ -4,10 +4,11 @@ on the CPU config with seeded random weights.
 Checks: in onnxruntime the one graph gives ``model.test_step``'s poses
 (within the tolerances of ``test_onnx_export.py``) on synthetic images,
 with the normalisation in the graph or not, with a pose NMS that removes
-poses in both visiting orders, and on coco-mini images; the batch size is
-free; an image with no person gives a valid count of 0; settings that
-differ from the graph's, or that it cannot honour, and images of another
-size are refused. (The tensor pose NMS against the greedy one:
+poses in both visiting orders, and on coco-mini images; the batch size,
+height and width are free (one graph serves landscape and portrait
+images); an image with no person gives a valid count of 0; settings that
+differ from the graph's, or that it cannot honour, and sizes that are not
+multiples of the size divisor are refused. (The tensor pose NMS against the greedy one:
 ``tests/test_models/test_pose_nms_tensor.py``.) Skipped without onnx /
 onnxruntime (the optional ``onnx`` extra).
 """
@@ -87,7 +88,8 @@ def by_score(samples):
 
 def test_one_graph_gives_test_step_poses(model, raw_graph):
     assert model.test_cfg['flip_test']
-    assert raw_graph.input_shape == (256, 320)
+    assert raw_graph.size_divisor == 64  # the test resize's size_factor
+    assert raw_graph.resize['type'] == 'BottomupResize'
     assert raw_graph.preprocess is not None
     assert raw_graph.max_people == 10  # max_proposals
     data = synthetic_batch(model, [(256, 320), (256, 320)], seed=5)
@@ -139,11 +141,11 @@ def coco_mini_batch(model, names):
 
 def test_coco_mini_images_preprocessed_input(model, onnx_dir):
     """Three coco-mini images (256x384 after the test resize) as one batch
-    through a graph that takes the preprocessed input."""
+    through a graph that takes the preprocessed input, traced at 256x320."""
     data = coco_mini_batch(model, COCO_MINI_384)
     assert all(tuple(i.shape[-2:]) == (256, 384) for i in data['inputs'])
     graph = ONNXOneGraph(export_one_graph(
-        model, str(onnx_dir / 'plain_256x384.onnx'), (256, 384)))
+        model, str(onnx_dir / 'plain.onnx'), (256, 320)))
     assert graph.preprocess is None
     with torch.no_grad():
         expected = model.test_step(coco_mini_batch(model, COCO_MINI_384))
@@ -209,12 +211,26 @@ def test_settings_other_than_the_graphs_are_refused(model, raw_graph):
             export_one_graph(model, 'unused.onnx', (256, 320))
 
 
-def test_images_of_another_size_are_refused(model, raw_graph):
-    data = synthetic_batch(model, [(256, 256)], seed=1)
-    with pytest.raises(ValueError, match='one graph takes 256x320'):
+@pytest.mark.parametrize('shape', [(320, 256), (192, 448)])
+def test_one_graph_serves_other_sizes(model, raw_graph, shape):
+    """The graph traced at 256x320 gives test_step's poses on a portrait
+    and on a wide image: the height and width are free."""
+    with torch.no_grad():
+        expected = model.test_step(synthetic_batch(model, [shape], seed=7))
+    got = one_graph_inference(model, raw_graph,
+                              synthetic_batch(model, [shape], seed=7))
+    assert len(expected[0].pred_instances.keypoints) >= 2
+    assert_same_poses(got, expected, POSE_TOL_PX, SCORE_TOL, MAX_TIE_SHARE)
+
+
+def test_sizes_the_graph_cannot_take_are_refused(model, raw_graph):
+    data = synthetic_batch(model, [(256, 320), (320, 256)], seed=1)
+    with pytest.raises(ValueError, match='must have one size'):
         one_graph_inference(model, raw_graph, data)
-    with pytest.raises(ValueError, match='export a graph of that size'):
-        raw_graph(np.zeros((1, 3, 256, 256), np.float32))
+    with pytest.raises(ValueError, match='multiples of 64, got 256x288'):
+        raw_graph(np.zeros((1, 3, 256, 288), np.float32))
+    with pytest.raises(ValueError, match='multiples of 64'):
+        export_one_graph(model, 'unused.onnx', (256, 288))
 
 
 def test_to_image_pixels_is_mmposes_mapping():
@@ -238,5 +254,5 @@ def test_export_tool_one_graph(tmp_path):
     assert check['same_count']
     assert check['max_score_diff'] <= SCORE_TOL
     graph = ONNXOneGraph(out)
-    assert graph.input_shape == (128, 128) and graph.max_people == 5
+    assert graph.size_divisor == 64 and graph.max_people == 5
     assert graph.settings['max_proposals'] == 5

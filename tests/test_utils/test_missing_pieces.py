@@ -278,12 +278,13 @@ def test_missing_onnx_for_the_exports(monkeypatch, tmp_path):
 
 def test_missing_onnxruntime_for_the_graphs(monkeypatch, tmp_path):
     from logocap_mmpose.deploy import ONNXDenseNetwork, ONNXRefinement
-    from logocap_mmpose.deploy.refinement_export import make_session
+    from logocap_runtime import PoseGraph, PoseRunner, make_session
+    from logocap_runtime.graph import MISSING_ORT as expected
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)
     path = str(tmp_path / 'x.onnx')
-    expected = onnx_message('onnxruntime',
-                            'running an exported ONNX graph (make_session)')
-    for call in (make_session, ONNXDenseNetwork, ONNXRefinement):
+    assert expected.startswith('onnxruntime is not installed, and ')
+    for call in (make_session, ONNXDenseNetwork, ONNXRefinement, PoseGraph,
+                 PoseRunner):
         with pytest.raises(ImportError) as info:
             call(path)
         assert str(info.value) == expected
