@@ -11,11 +11,11 @@ from .graph import (INPUT_NAME, META_KEY, OUTPUT_NAMES, PoseGraph,
                     PoseRunner, make_session, normalise, read_image,
                     unpack_poses)
 from .resize import (RESIZES, authors_test_size, authors_test_warp,
-                     expand_warp, resize_image, test_warp, to_image_pixels)
+                     expand_warp, resize_image, canvas_warp, to_image_pixels)
 
 __all__ = [
     'INPUT_NAME', 'META_KEY', 'OUTPUT_NAMES', 'PoseGraph', 'PoseRunner',
     'make_session', 'normalise', 'read_image', 'unpack_poses', 'RESIZES',
     'authors_test_size', 'authors_test_warp', 'expand_warp', 'resize_image',
-    'test_warp', 'to_image_pixels'
+    'canvas_warp', 'to_image_pixels'
 ]

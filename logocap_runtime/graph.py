@@ -8,7 +8,7 @@ its own description in the ONNX metadata (:data:`META_KEY`, JSON):
   pose NMS);
 - ``preprocess``: the normalisation inside it (it then takes raw BGR
   0..255), or None (it takes normalised images);
-- ``resize``: the config's test resize (``resize.test_warp``);
+- ``resize``: the config's test resize (``resize.canvas_warp``);
 - ``size_divisor``: the graph takes any height and width that are multiples
   of it; ``num_keypoints`` K; ``max_people`` M, the rows per image.
 

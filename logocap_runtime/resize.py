@@ -119,7 +119,7 @@ def authors_test_warp(img_w: int, img_h: int, input_size: int,
         input_scale=np.array([out_w / scale, out_h / scale], np.float32))
 
 
-def test_warp(resize: dict, img_w: int, img_h: int) -> Dict[str, np.ndarray]:
+def canvas_warp(resize: dict, img_w: int, img_h: int) -> Dict[str, np.ndarray]:
     """The warp and meta of a test pipeline's resize transform.
 
     Args:
@@ -152,12 +152,12 @@ def resize_image(image: np.ndarray, resize: dict) -> Tuple[np.ndarray, dict]:
     """Resize and pad an (h, w, 3) uint8 image as the test pipeline does.
 
     Returns:
-        tuple: the canvas (H, W, 3) uint8 and the meta of :func:`test_warp`.
+        tuple: the canvas (H, W, 3) uint8 and the meta of :func:`canvas_warp`.
     """
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f'expected an (h, w, 3) image, got shape '
                          f'{image.shape}')
-    meta = test_warp(resize, image.shape[1], image.shape[0])
+    meta = canvas_warp(resize, image.shape[1], image.shape[0])
     canvas = cv2.warpAffine(image, meta['warp_mat'],
                             tuple(int(v) for v in meta['input_size']),
                             flags=cv2.INTER_LINEAR,

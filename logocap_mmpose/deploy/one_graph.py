@@ -89,14 +89,13 @@ class PosesFromMaps(nn.Module):
     NMS, the part of :class:`OneGraphNetwork` after the dense network.
 
     Args:
-        model (BottomupPoseEstimator): a LOGO-CAP model.
+        head (LOGOCAPHead): the model's head.
         settings (dict): :func:`graph_settings` of the test settings.
     """
 
-    def __init__(self, model: nn.Module, settings: dict):
+    def __init__(self, head: nn.Module, settings: dict):
         super().__init__()
         self.settings = dict(settings)
-        head = model.head
         self.refinement = RefinementNetwork(head, settings['mode'])
         self.decoder = head.decoder
 
@@ -166,7 +165,7 @@ class OneGraphNetwork(nn.Module):
         check_one_graph_cfg(cfg)
         self.settings = graph_settings(cfg)
         self.dense = DenseNetwork(model, preprocess)
-        self.poses = PosesFromMaps(model, self.settings)
+        self.poses = PosesFromMaps(model.head, self.settings)
         self.flip_indices = list(model.dataset_meta['flip_indices']) \
             if self.settings['flip_test'] else None
 
@@ -215,7 +214,6 @@ def export_one_graph(model: nn.Module,
                      input_shape: Tuple[int, int],
                      preprocess: Optional[dict] = None,
                      test_cfg: Optional[dict] = None,
-                     maps_only: bool = False,
                      opset_version: int = 17) -> str:
     """Export the whole model as one ONNX graph (:class:`OneGraphNetwork`).
 
@@ -233,9 +231,6 @@ def export_one_graph(model: nn.Module,
             then takes raw BGR images, 0..255).
         test_cfg (dict, optional): the test settings (default:
             ``model.test_cfg``).
-        maps_only (bool): export :class:`PosesFromMaps` alone: inputs
-            ``heatmaps``, ``displacements`` and ``embedding`` (fused maps
-            of an input of ``input_shape``), the same outputs.
         opset_version (int): ONNX opset, at least 16 (GridSample).
 
     Returns:
@@ -248,9 +243,6 @@ def export_one_graph(model: nn.Module,
     """
     onnx = import_optional('onnx', 'the one-graph ONNX export '
                            '(export_one_graph)')
-    if opset_version < MIN_OPSET:
-        raise ValueError(f'the refinement samples with GridSample: opset >= '
-                         f'{MIN_OPSET} needed, got {opset_version}')
     model.eval()
     net = OneGraphNetwork(model, test_cfg, preprocess).eval()
     resize = pipeline_resize(getattr(model, 'cfg', None))
@@ -263,38 +255,73 @@ def export_one_graph(model: nn.Module,
     dummy = torch.rand(1, 3, H, W, device=device) * (255 if preprocess else 1)
     stride = float(model.head.stride)
     map_shape = (int(np.ceil(H / stride)), int(np.ceil(W / stride)))
-    if maps_only:
-        module = net.poses
-        with torch.no_grad():
-            args = net.dense(dummy)
-        names = list(MAP_NAMES)
-    else:
-        module, args, names = net, (dummy, ), [INPUT_NAME]
-    axes = {name: {0: 'batch'} for name in names + list(ONE_GRAPH_OUTPUTS)}
+    _trace(net, (dummy, ), path, [INPUT_NAME], opset_version)
+    _write_metadata(onnx, path, dict(
+        settings=net.settings, preprocess=net.dense.preprocess,
+        resize=resize, size_divisor=divisor, traced_shape=[H, W],
+        num_keypoints=net.poses.refinement.num_keypoints,
+        max_people=net.poses.max_people(map_shape)))
+    return path
+
+
+def export_poses_from_maps(head: nn.Module, path: str, test_cfg: dict,
+                           map_shape: Tuple[int, int] = (64, 64),
+                           opset_version: int = 17) -> str:
+    """Export :class:`PosesFromMaps` alone: inputs ``heatmaps`` (B, K+1, h,
+    w), ``displacements`` (B, 2K, h, w) and ``embedding`` (B, C, h, w), the
+    flip-fused maps (B, h and w free), and the outputs of the one graph.
+    Its metadata holds ``settings``, K and M (no resize, no
+    normalisation).
+
+    Args:
+        head (LOGOCAPHead): the head.
+        path (str): output ``.onnx`` file.
+        test_cfg (dict): the test settings (refused ones raise).
+        map_shape (tuple): (h, w) of the traced maps.
+        opset_version (int): ONNX opset, at least 16 (GridSample).
+    """
+    onnx = import_optional('onnx', 'the one-graph ONNX export '
+                           '(export_poses_from_maps)')
+    check_one_graph_cfg(test_cfg)
+    net = PosesFromMaps(head, graph_settings(test_cfg)).eval()
+    K, C = head.num_keypoints, head.embedding_channels
+    h, w = map_shape
+    gen = torch.Generator().manual_seed(0)
+    maps = tuple(torch.rand(1, c, h, w, generator=gen)
+                 for c in (K + 1, 2 * K, C))
+    _trace(net, maps, path, list(MAP_NAMES), opset_version)
+    _write_metadata(onnx, path, dict(
+        settings=net.settings, preprocess=None, resize=None,
+        size_divisor=1, traced_shape=[h, w], num_keypoints=K,
+        max_people=net.max_people(map_shape), maps_only=True))
+    return path
+
+
+def _trace(module: nn.Module, args: tuple, path: str, names: List[str],
+           opset_version: int) -> None:
+    if opset_version < MIN_OPSET:
+        raise ValueError(f'the refinement samples with GridSample: opset >= '
+                         f'{MIN_OPSET} needed, got {opset_version}')
+    axes = {name: {0: 'batch'} for name in ONE_GRAPH_OUTPUTS}
     for name in names:  # the batch size, height and width are free
-        axes[name].update({2: 'height', 3: 'width'})
+        axes[name] = {0: 'batch', 2: 'height', 3: 'width'}
     with torch.no_grad(), warnings.catch_warnings():
         # the proposal count, M and the unrolled NMS steps are meant to be
         # constants of the graph
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(
-            module, tuple(args), path,
-            input_names=names,
-            output_names=list(ONE_GRAPH_OUTPUTS),
-            dynamic_axes=axes,
-            opset_version=opset_version,
-            do_constant_folding=True,
+            module, args, path, input_names=names,
+            output_names=list(ONE_GRAPH_OUTPUTS), dynamic_axes=axes,
+            opset_version=opset_version, do_constant_folding=True,
             dynamo=False)
+
+
+def _write_metadata(onnx, path: str, info: dict) -> None:
     graph = onnx.load(path)
     entry = graph.metadata_props.add()
     entry.key = META_ONE_GRAPH
-    entry.value = json.dumps(dict(
-        settings=net.settings, preprocess=net.dense.preprocess,
-        resize=resize, size_divisor=divisor,
-        traced_shape=[H, W], num_keypoints=net.poses.refinement.num_keypoints,
-        max_people=net.poses.max_people(map_shape), maps_only=maps_only))
+    entry.value = json.dumps(info)
     onnx.save(graph, path)
-    return path
 
 
 #: the one graph in onnxruntime (``logocap_runtime.PoseGraph``)

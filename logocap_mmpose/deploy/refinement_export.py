@@ -26,9 +26,9 @@ the one switch the export sets is the adaptation: ``impl='matmul'``
 with a free proposal count (it converts no ``rfft2``, and a grouped
 convolution's group count would fix the proposal count).
 
-Only ``kem_cfg.sampling='centred'`` (this package's convention) exports;
-the authors' sampler (``'authors'``, the ``*_official_*`` configs) bakes
-the map size into its border rules and is refused.
+Both samplers export: this package's ``'centred'`` one (grid sampling) and
+the authors' (``'authors'``, the ``*_official_*`` configs), whose border
+rules read the map size as a traced value.
 
 Which ``test_cfg`` keys the deployed model honours and which it refuses:
 ``deploy/settings.py``.
@@ -62,22 +62,16 @@ class RefinementNetwork(nn.Module):
     :data:`EXPORT_ADAPTATION`.
 
     Args:
-        head (LOGOCAPHead): the head (with ``kem_cfg.sampling='centred'``).
+        head (LOGOCAPHead): the head.
         mode (str): one of ``models.refinement.MODES`` (``test_cfg.mode``).
 
     Raises:
         ValueError: an unknown mode.
-        NotImplementedError: the authors' sampling convention.
     """
 
     def __init__(self, head: nn.Module, mode: str = 'full'):
         super().__init__()
         self.mode = check_mode(mode)
-        if head.sampling != 'centred':
-            raise NotImplementedError(
-                "only kem_cfg.sampling='centred' exports; the authors' "
-                'sampler (the *_official_* configs) fixes the map size in '
-                'its border rules: keep their refinement in PyTorch')
         self.cmp = head.cmp
         self.num_keypoints = head.num_keypoints
         self.geometry = head.geometry.replace(

@@ -164,3 +164,32 @@ def test_pose_nms_keeps_the_authors_poses_in_their_order(case, official):
     kept = pose_nms(case['refined_keypoints'].numpy(),
                     case['keypoint_scores'].numpy(), test_cfg)
     assert kept == case['nms_keep']
+
+
+def test_exported_graph_gives_the_authors_final_poses(case, official,
+                                                      tmp_path):
+    """The maps-to-poses part of the one ONNX graph
+    (``deploy.export_poses_from_maps``), official settings, no flip, on the
+    fixture's maps: the authors' kept poses, best first."""
+    pytest.importorskip('onnx', reason='onnx is not installed (optional)')
+    ort = pytest.importorskip('onnxruntime',
+                              reason='onnxruntime is not installed '
+                              '(optional)')
+    from logocap_mmpose.deploy.one_graph import (MAP_NAMES,
+                                                 export_poses_from_maps)
+    head, test_cfg = official
+    path = export_poses_from_maps(head, str(tmp_path / 'poses.onnx'),
+                                  dict(test_cfg, flip_test=False), (64, 96))
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    inputs = dict(zip(MAP_NAMES, (m.numpy() for m in maps(case))))
+    keypoints, scores, pose_scores, count = (
+        torch.as_tensor(v)[0] for v in session.run(None, inputs))
+    n = int(count)
+    keep = case['nms_keep']
+    assert n == len(keep) == 12
+    order = torch.argsort(-case['final_pose_scores'], stable=True)
+    assert_below(max_dist(keypoints[:n], case['final_keypoints'][order],
+                          labelled(case, keep)[order]), 1e-3,
+                 'labelled keypoints, px')
+    assert_close(scores[:n], case['final_keypoint_scores'][order], 1e-5)
+    assert_close(pose_scores[:n], case['final_pose_scores'][order], 1e-5)

@@ -124,6 +124,7 @@ class LOGOCAPHead(BaseHead):
                                    cfgs['cmp_cfg'], cfgs['adaptation_cfg'])
         K = self.num_keypoints = num_keypoints
         self.in_channels = in_channels
+        self.embedding_channels = branch['embedding_channels']
         sigmas = resolve_keypoint_sigmas(keypoint_sigmas, metainfo, K)
         self.register_buffer('sigmas', torch.as_tensor(sigmas).float(),
                              persistent=False)
