@@ -3,6 +3,8 @@
 needed: the matmul form of the contextual adaptation equals the head's FFT
 and grouped-conv implementations, and :class:`RefinementNetwork` equals
 ``head.refine`` in every test mode."""
+import warnings
+
 import pytest
 import torch
 
@@ -53,7 +55,7 @@ def random_inputs(model, n, shape=(64, 64), batch=2, seed=0):
     head = model.head
     K = head.num_keypoints
     gen = torch.Generator().manual_seed(seed)
-    C = head.cmp.layers[0].in_channels // K
+    C = head.embedding_channels
     h, w = shape
     heatmaps = torch.rand(batch, K + 1, h, w, generator=gen)
     embedding = torch.randn(batch, C, h, w, generator=gen)
@@ -82,12 +84,30 @@ def test_refinement_network_is_head_refine(seeded_model, mode):
         assert far.float().mean() <= 0.02, far.sum()
 
 
-def test_authors_sampling_is_refused(seeded_model):
+@pytest.mark.parametrize('mode', ['full', 'kams_only'])
+def test_authors_sampling_traces_with_free_map_sizes(seeded_model, mode):
+    """The authors' sampler (official configs) in the exportable module:
+    one trace serves two map sizes, each equal to ``head.refine``."""
     head = seeded_model.head
+    K = head.num_keypoints
     head.sampling = 'authors'
     try:
-        with pytest.raises(NotImplementedError, match='centred'):
-            RefinementNetwork(head)
+        net = RefinementNetwork(head, mode).eval()
+        inputs = random_inputs(seeded_model, 3, (64, 64))
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter('ignore', torch.jit.TracerWarning)
+            traced = torch.jit.trace(net, inputs)
+        for n, shape in ((3, (64, 64)), (5, (48, 40))):
+            heatmaps, embedding, initial = random_inputs(
+                seeded_model, n, shape, seed=2)
+            with torch.no_grad():
+                expected = head.refine(mode, heatmaps[:, :K], embedding,
+                                       initial)
+                got = traced(heatmaps, embedding, initial)
+            torch.testing.assert_close(got[1], expected[1], rtol=0,
+                                       atol=1e-5)
+            far = (got[0] - expected[0]).abs().amax(-1) > 1e-3
+            assert far.float().mean() <= 0.02, far.sum()
     finally:
         head.sampling = 'centred'
     with pytest.raises(ValueError, match='mode'):
