@@ -27,8 +27,9 @@ One run, one machine, the same images and test settings for both models:
    alike (``--skip-changes`` leaves it out). The other sections time the
    models with their configs' settings (one pass and folding on by
    default, dropping duplicates off).
-4. LOGO-CAP with both graphs (dense network, refinement) exported to ONNX
-   and run in onnxruntime (``deploy/runtime.py``), beside PyTorch, at its
+4. LOGO-CAP exported to ONNX, as two graphs (dense network, refinement;
+   ``deploy/runtime.py``) and as one graph (``deploy/one_graph.py``), run
+   in onnxruntime beside PyTorch, at its
    own proposals and at the forced count (``--skip-onnx`` leaves it out).
 
 The table states each model's workload: the proposals it works on (DEKR:
@@ -399,56 +400,66 @@ def onnx_unavailable(subject: Subject, device: str) -> Optional[str]:
         return missing
     if not device.startswith('cpu'):
         return f'the installed onnxruntime runs on the CPU, not on {device}'
-    if getattr(subject.model.head, 'sampling', None) == 'authors':
-        return ("kem_cfg.sampling='authors' (the *_official_* configs) has "
-                'no exported refinement')
     return None
 
 
 def time_onnx(subject: Subject, forced: Optional[int],
-              **timed) -> Dict[str, float]:
-    """LOGO-CAP's ms/image with both graphs in onnxruntime
-    (``deploy/runtime.py``): ``'plain'`` at the model's settings and
-    ``'forced'`` with ``forced`` proposals. The graphs are exported from the
-    model as it is (BatchNorm folded once it has predicted)."""
-    from logocap_mmpose.deploy import (export_dense_for_batches,
+              **timed) -> Dict[str, Dict[str, float]]:
+    """LOGO-CAP's ms/image in onnxruntime, two ways: ``'two graphs'`` (the
+    dense network and the refinement, Python between them,
+    ``deploy/runtime.py``) and ``'one graph'`` (the whole model,
+    ``deploy/one_graph.py``); each at the model's settings (``'plain'``) and
+    with ``forced`` proposals (``'forced'``). The graphs are exported from
+    the model as it is (BatchNorm folded once it has predicted)."""
+    from logocap_mmpose.deploy import (batch_canvas_shapes,
+                                       export_dense_for_batches,
+                                       export_one_graph,
                                        export_refinement_onnx,
                                        preprocess_from_config,
-                                       time_onnxruntime)
+                                       time_one_graph, time_onnxruntime)
     model, batches = subject.model, subject.batches
     warmup, repeats = timed['warmup'], timed['repeats']
-    out = {}
+    preprocess = preprocess_from_config(model.cfg)
+    shape = batch_canvas_shapes(batches)[0]
+    two, one = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        dense = export_dense_for_batches(model, batches, tmp,
-                                         preprocess_from_config(model.cfg))
+        dense = export_dense_for_batches(model, batches, tmp, preprocess)
         refinement = export_refinement_onnx(model,
                                             osp.join(tmp, 'refinement.onnx'))
-        out['plain'] = time_onnxruntime(model, dense, refinement, batches,
-                                        warmup, repeats)
+        settings = [('plain', nullcontext())]
         if forced:
-            with forced_proposals(model, forced):
-                out['forced'] = time_onnxruntime(model, dense, refinement,
-                                                 batches, warmup, repeats)
-    return out
+            settings.append(('forced', forced_proposals(model, forced)))
+        for name, context in settings:
+            with context:
+                two[name] = time_onnxruntime(model, dense, refinement,
+                                             batches, warmup, repeats)
+                graph = export_one_graph(model, osp.join(tmp, f'{name}.onnx'),
+                                         shape, preprocess)
+                one[name] = time_one_graph(model, graph, batches, warmup,
+                                           repeats)
+    return {'two graphs': two, 'one graph': one}
 
 
-def onnx_lines(onnx: Dict[str, float], plain: Timing,
+def onnx_lines(onnx: Dict[str, Dict[str, float]], plain: Timing,
                equal: Dict[str, Timing], forced: Optional[int]) -> List[str]:
-    """PyTorch and onnxruntime side by side for LOGO-CAP."""
-    rows = [dict(setting="the model's own proposals",
-                 torch=plain.ms_per_image, ort=onnx['plain'])]
-    if 'forced' in onnx and 'LOGO-CAP' in equal:
-        rows.append(dict(setting=f'{forced} proposals forced',
-                         torch=equal['LOGO-CAP'].ms_per_image,
-                         ort=onnx['forced']))
-    for row in rows:
-        row['ratio'] = row['ort'] / row['torch']
-    columns = [Column('setting', 'setting'),
+    """PyTorch and onnxruntime (both ways) side by side for LOGO-CAP."""
+    settings = [('plain', "the model's own proposals", plain)]
+    if 'LOGO-CAP' in equal:
+        settings.append(('forced', f'{forced} proposals forced',
+                         equal['LOGO-CAP']))
+    rows = []
+    for key, label, timing in settings:
+        for way, times in onnx.items():
+            if key in times:
+                rows.append(dict(setting=label, way=way,
+                                 torch=timing.ms_per_image, ort=times[key],
+                                 ratio=times[key] / timing.ms_per_image))
+    columns = [Column('setting', 'setting'), Column('way', 'onnxruntime'),
                Column('torch', 'PyTorch ms/image', '{:.1f}'),
                Column('ort', 'onnxruntime ms/image', '{:.1f}'),
                Column('ratio', 'onnxruntime / PyTorch', '{:.2f}')]
-    return ['## LOGO-CAP in PyTorch and in onnxruntime (both graphs; '
-            'decoding and pose NMS in Python)', '',
+    return ['## LOGO-CAP in PyTorch and in onnxruntime (two graphs with '
+            'Python between them; the whole model as one graph)', '',
             markdown_table(columns, rows)]
 
 

@@ -18,7 +18,7 @@ from .one_graph import (ONNXOneGraph, OneGraphNetwork, PosesFromMaps,
 from logocap_runtime import to_image_pixels, unpack_poses
 from .runtime import (ONNXRuntimePipeline, batch_canvas_shapes,
                       export_dense_for_batches, export_full_model,
-                      time_onnxruntime)
+                      time_one_graph, time_onnxruntime)
 
 __all__ = [
     'DenseNetwork', 'ONNXDenseNetwork', 'choose_network', 'export_onnx',
@@ -30,6 +30,6 @@ __all__ = [
     'one_graph_inference', 'pipeline_resize', 'to_image_pixels',
     'unpack_poses',
     'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
-    'export_full_model', 'time_onnxruntime', 'import_optional',
+    'export_full_model', 'time_one_graph', 'time_onnxruntime', 'import_optional',
     'missing_reason'
 ]

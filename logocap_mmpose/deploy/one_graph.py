@@ -118,11 +118,21 @@ class PosesFromMaps(nn.Module):
             heatmaps, displacements, cfg['max_proposals'])
         if cfg['nms_before_refine']:  # dropped in place, not moved
             valid = valid & ~duplicate_proposals(initial, valid, cfg)
+        # refine the proposals up to the batch's last valid one (valid is
+        # a prefix of each row), a count known only when the graph runs;
+        # the rows after it keep their initial poses and score 0
+        count = valid.sum(1).max()
+        head_rows = torch.arange(count, device=count.device)
+        tail_rows = torch.arange(count, initial.shape[1], device=count.device)
         refinement = self.refinement
         keypoints, scores, kams = refine(
             refinement.mode, refinement.geometry, refinement.cmp,
-            heatmaps[:, :refinement.num_keypoints], embedding, initial)
+            heatmaps[:, :refinement.num_keypoints], embedding,
+            initial.index_select(1, head_rows))
         scores = kam_pose_scores(scores, kams, cfg['kam_score'])
+        tail = initial.index_select(1, tail_rows)
+        keypoints = torch.cat((keypoints, tail), 1)
+        scores = torch.cat((scores, torch.zeros_like(tail[..., 0])), 1)
         scores = scores * center_scores[..., None]
         pose_scores = scores.mean(-1)
         valid = valid & (pose_scores > 0)

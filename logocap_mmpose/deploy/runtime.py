@@ -10,12 +10,12 @@ Python steps between them, and their timing.
   the input, the flip fusion of the maps, the proposal decoding (centre NMS,
   ``decoder.decode_batch``), the scores times the centre scores, the pose
   NMS and packing, and the mapping back to image pixels;
-- :func:`time_onnxruntime`: milliseconds per image of that pipeline, timed
-  as ``utils.tooling.time_end_to_end`` times ``model.test_step``.
+- :func:`time_onnxruntime`: milliseconds per image of that pipeline, and
+  :func:`time_one_graph` of the whole model as one graph
+  (``one_graph.py``), both timed by ``utils.tooling.time_test_step``, the
+  loop that times ``model.test_step``.
 """
-import copy
 import os.path as osp
-import statistics
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -140,53 +140,58 @@ def time_onnxruntime(model: nn.Module,
                      repeats: int = 3,
                      threads: Optional[int] = None,
                      providers: Optional[Sequence[str]] = None) -> float:
-    """Milliseconds per image of the whole model in onnxruntime.
-
-    Measured as ``utils.tooling.time_test_step`` measures
-    ``model.test_step``: ``warmup`` untimed runs (cycling over the
-    batches), then per batch the median of ``repeats`` timed runs on a deep
-    copy of the batch, the wall time of :class:`ONNXRuntimePipeline`
-    (preprocessing, both graphs, decoding, pose NMS, mapping back) divided
-    by the images of the batch; the mean over the batches.
+    """Milliseconds per image of :class:`ONNXRuntimePipeline` (both graphs,
+    the Python between them and the mapping back), timed by
+    ``utils.tooling.time_test_step`` as it times ``model.test_step``.
 
     Args:
         model (BottomupPoseEstimator): the LOGO-CAP model the graphs come
-            from (with the ``test_cfg`` to time, e.g. under
-            ``tooling.forced_proposals``).
+            from (with the ``test_cfg`` to time).
         dense (str | ONNXDenseNetwork | Sequence): dense graph(s), see
-            :class:`ONNXRuntimePipeline` (e.g. from
-            :func:`export_dense_for_batches`).
+            :class:`ONNXRuntimePipeline`.
         refinement (str | ONNXRefinement): the refinement graph.
         batches (Sequence[dict]): test batches, e.g.
             ``tooling.prepare_batches(model, paths)``.
         warmup (int): untimed runs.
         repeats (int): timed runs per batch (the median counts).
-        threads (int, optional): onnxruntime intra-op threads for graphs
-            given as paths (default: ``torch.get_num_threads()``, the
-            threads the PyTorch timing uses).
-        providers (Sequence[str], optional): execution providers for graphs
-            given as paths (default: CPU).
-
-    Returns:
-        float: milliseconds per image.
+        threads (int, optional): onnxruntime intra-op threads (default:
+            ``torch.get_num_threads()``, the threads PyTorch uses).
+        providers (Sequence[str], optional): execution providers (CPU).
     """
-    from ..utils.tooling import Stopwatch
+    from ..utils.tooling import time_test_step
     if threads is None:
         threads = torch.get_num_threads()
     pipeline = ONNXRuntimePipeline(model, dense, refinement, providers,
                                    threads)
-    param = next(model.parameters(), None)
-    device = str(param.device) if param is not None else 'cpu'
-    for i in range(warmup):
-        pipeline(copy.deepcopy(batches[i % len(batches)]))
-    per_image = []
-    for batch in batches:
-        times = []
-        for _ in range(max(repeats, 1)):
-            data = copy.deepcopy(batch)
-            with Stopwatch(device) as watch:
-                pipeline(data)
-            times.append(watch.seconds)
-        per_image.append(statistics.median(times) /
-                         max(len(batch['inputs']), 1))
-    return 1000.0 * statistics.mean(per_image)
+    return time_test_step(model, batches, warmup, repeats, run=pipeline)[0]
+
+
+def time_one_graph(model: nn.Module,
+                   graph: Union[str, 'PoseGraph'],
+                   batches: Sequence[dict],
+                   warmup: int = 2,
+                   repeats: int = 3,
+                   threads: Optional[int] = None,
+                   options: Optional[dict] = None) -> float:
+    """Milliseconds per image of the one graph
+    (``one_graph.one_graph_inference``: the graph, then the mapping back),
+    timed as :func:`time_onnxruntime`.
+
+    Args:
+        model (BottomupPoseEstimator): the model the graph comes from.
+        graph (str | PoseGraph): the graph (a path is opened with
+            ``threads`` and the session ``options``).
+        batches, warmup, repeats, threads: as :func:`time_onnxruntime`.
+        options (dict, optional): onnxruntime ``SessionOptions``
+            (``logocap_runtime.make_session``).
+    """
+    from logocap_runtime import PoseGraph
+
+    from ..utils.tooling import time_test_step
+    from .one_graph import one_graph_inference
+    if isinstance(graph, str):
+        graph = PoseGraph(graph, threads=threads or torch.get_num_threads(),
+                          options=options)
+    return time_test_step(
+        model, batches, warmup, repeats,
+        run=lambda data: one_graph_inference(model, graph, data))[0]

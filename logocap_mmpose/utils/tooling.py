@@ -29,7 +29,7 @@ import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import (Any, Dict, Iterator, List, Mapping, NamedTuple, Optional,
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional,
                     Sequence, Tuple)
 
 import torch
@@ -364,26 +364,33 @@ def time_test_step(model: nn.Module,
                    batches: Sequence[dict],
                    warmup: int = 2,
                    repeats: int = 3,
-                   device: str = 'cpu') -> Tuple[float, list]:
-    """Milliseconds per image of ``model.test_step``.
+                   device: str = 'cpu',
+                   run: Optional[Callable[[dict], list]] = None
+                   ) -> Tuple[float, list]:
+    """Milliseconds per image of ``model.test_step`` (or of ``run``, any
+    callable that takes a test batch as ``test_step`` does, e.g. an ONNX
+    pipeline): the one timing loop of the package.
 
     ``warmup`` untimed runs (cycling over the batches), then per batch the
-    median of ``repeats`` timed runs; the mean over the batches.
+    median of ``repeats`` timed runs on a deep copy of the batch, divided by
+    its images; the mean over the batches.
 
     Returns:
         tuple: ms per image and the last result of every batch.
     """
+    run = model.test_step if run is None else run
     for i in range(warmup):
-        model.test_step(copy.deepcopy(batches[i % len(batches)]))
+        run(copy.deepcopy(batches[i % len(batches)]))
     per_image, results = [], []
     for batch in batches:
         times = []
         for _ in range(max(repeats, 1)):
             data = copy.deepcopy(batch)
             with Stopwatch(device) as watch:
-                result = model.test_step(data)
+                result = run(data)
             times.append(watch.seconds)
-        per_image.append(statistics.median(times))
+        per_image.append(statistics.median(times) /
+                         max(len(batch['inputs']), 1))
         results.append(result)
     return 1000.0 * statistics.mean(per_image), results
 
