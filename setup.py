@@ -87,6 +87,8 @@ setup(
         # ONNX export of the dense network (tools/export_onnx.py,
         # logocap_mmpose/deploy); tests/test_export_onnx.py skips without it
         'onnx': ['onnx>=1.12', 'onnxruntime>=1.12'],
+        # a second runtime for the exported one graph (logocap_runtime)
+        'openvino': ['openvino>=2024.0'],
     },
     zip_safe=False,
 )

@@ -5,7 +5,7 @@ import json
 import sys
 from typing import List, Optional
 
-from .graph import PoseRunner
+from .graph import RUNTIMES, PoseRunner
 
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
@@ -18,8 +18,12 @@ def main(argv: Optional[List[str]] = None) -> List[dict]:
     parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--threads', type=int, default=None,
                         help='onnxruntime intra-op threads')
+    parser.add_argument('--runtime', default='onnxruntime',
+                        choices=RUNTIMES, help='onnxruntime (default) or '
+                        'openvino (pip install openvino)')
     args = parser.parse_args(argv)
-    runner = PoseRunner(args.graph, threads=args.threads)
+    runner = PoseRunner(args.graph, threads=args.threads,
+                        runtime=args.runtime)
     results = []
     for path in args.images:
         pose = runner(path)

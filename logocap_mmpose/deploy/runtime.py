@@ -172,7 +172,8 @@ def time_one_graph(model: nn.Module,
                    warmup: int = 2,
                    repeats: int = 3,
                    threads: Optional[int] = None,
-                   options: Optional[dict] = None) -> float:
+                   options: Optional[dict] = None,
+                   runtime: str = 'onnxruntime') -> float:
     """Milliseconds per image of the one graph
     (``one_graph.one_graph_inference``: the graph, then the mapping back),
     timed as :func:`time_onnxruntime`.
@@ -184,6 +185,7 @@ def time_one_graph(model: nn.Module,
         batches, warmup, repeats, threads: as :func:`time_onnxruntime`.
         options (dict, optional): onnxruntime ``SessionOptions``
             (``logocap_runtime.make_session``).
+        runtime (str): ``'onnxruntime'`` or ``'openvino'`` (f32).
     """
     from logocap_runtime import PoseGraph
 
@@ -191,7 +193,7 @@ def time_one_graph(model: nn.Module,
     from .one_graph import one_graph_inference
     if isinstance(graph, str):
         graph = PoseGraph(graph, threads=threads or torch.get_num_threads(),
-                          options=options)
+                          options=options, runtime=runtime)
     return time_test_step(
         model, batches, warmup, repeats,
         run=lambda data: one_graph_inference(model, graph, data))[0]

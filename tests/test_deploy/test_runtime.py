@@ -7,6 +7,7 @@ poses, and its maps-to-poses graph gives the authors' poses of
 ``../shared/data/logocap-parity``. Skipped without onnx / onnxruntime.
 """
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -204,3 +205,35 @@ def test_official_w32_exports_whole(tmp_path):
                  'share of keypoints at near-ties')
     np.testing.assert_allclose(g.bbox_scores, e.bbox_scores, rtol=0,
                                atol=1e-3)
+
+
+def test_openvino_gives_onnxruntimes_poses(exported):
+    """The same graph in OpenVINO (f32): onnxruntime's poses, up to the
+    order of exactly tied cells in the top-2 decoding (OpenVINO's TopK
+    orders ties otherwise; the second cell then lies on the other side of
+    the first, a shift of 0.25 * 2 = 0.5 px with the same score)."""
+    pytest.importorskip('openvino', reason='openvino is not installed '
+                        "(optional: pip install -e '.[openvino]')")
+    if os.environ.get('DNNL_MAX_CPU_ISA'):
+        pytest.skip('OpenVINO refuses a capped oneDNN ISA (DNNL_MAX_CPU_ISA '
+                    'of the CPU-variant runs)')
+    from logocap_runtime import PoseGraph
+    _, path = exported
+    rng = np.random.default_rng(4)
+    coarse = rng.uniform(0, 255, (2, 3, 17, 21)).astype(np.float32)
+    x = np.kron(coarse, np.ones((1, 1, 16, 16), np.float32))[..., :256, :320]
+    ort_out = PoseGraph(path, threads=1)(x)
+    ov_out = PoseGraph(path, threads=1, runtime='openvino')(x)
+    np.testing.assert_array_equal(ov_out['num_people'],
+                                  ort_out['num_people'])
+    assert ort_out['num_people'].sum() >= 4
+    for b, n in enumerate(ort_out['num_people']):
+        np.testing.assert_allclose(ov_out['keypoint_scores'][b, :n],
+                                   ort_out['keypoint_scores'][b, :n],
+                                   rtol=0, atol=SCORE_TOL)
+        shift = np.abs(ov_out['keypoints'][b, :n] -
+                       ort_out['keypoints'][b, :n]).max(-1)
+        tie = np.abs(shift - 0.5) <= POSE_TOL_PX
+        assert ((shift <= POSE_TOL_PX) | tie).all(), shift.max()
+    with pytest.raises(ValueError, match='runtime must be one of'):
+        PoseGraph(path, runtime='tensorrt')
