@@ -283,13 +283,15 @@ def after_backbone_share(stages: Dict[str, float]) -> float:
 #: settings of the first row (the package without these changes) and, per row, the
 #: change that row adds to the one before (see :func:`change_rows`)
 BEFORE_CHANGES = dict(flip_in_one_pass=False, fuse_conv_bn=False,
-                      nms_before_refine=False)
+                      channels_last=False, nms_before_refine=False)
 CHANGE_STEPS = [
     ('before: image and flip as two passes, BatchNorm kept', {}),
     ('+ image and flip in one pass (test_cfg.flip_in_one_pass)',
      dict(flip_in_one_pass=True)),
     ('+ BatchNorm folded into the convs (test_cfg.fuse_conv_bn)',
      dict(fuse_conv_bn=True)),
+    ('+ channels-last weights and inputs (test_cfg.channels_last)',
+     dict(channels_last=True)),
     ('+ duplicates dropped before refining (test_cfg.nms_before_refine)',
      dict(nms_before_refine=True)),
 ]
@@ -350,14 +352,16 @@ def measure_changes(subject: Subject, forced: Optional[int], warmup: int,
     from logocap_mmpose.models.profiling import KAM
     fused = copy.deepcopy(subject.model)
     fuse_for_inference(fused)
+    fused_cl = copy.deepcopy(fused)  # converted once, by its first run
     changes = change_rows()
-    variants = [(fused if options['fuse_conv_bn'] else subject.model,
+    variants = [((fused_cl if options['channels_last'] else fused)
+                 if options['fuse_conv_bn'] else subject.model,
                  dict(options, fuse_conv_bn=False))
                 for _, options in changes]
     with ExitStack() as stack:
         if forced:
-            stack.enter_context(forced_proposals(subject.model, forced))
-            stack.enter_context(forced_proposals(fused, forced))
+            for model in (subject.model, fused, fused_cl):
+                stack.enter_context(forced_proposals(model, forced))
         ms = interleaved_ms(variants, subject.batches, warmup, repeats,
                             device)
         rows = []

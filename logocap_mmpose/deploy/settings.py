@@ -36,8 +36,10 @@ EXPORT_DECISIONS = dict(
     # flip_in_one_pass changes PyTorch's poses by float rounding only
     flip_test=HONOURED,
     flip_in_one_pass=HONOURED,
-    # the graph holds the network as exported; folding is float rounding
+    # the graph holds the network as exported; folding and the memory
+    # format are float rounding
     fuse_conv_bn=HONOURED,
+    channels_last=HONOURED,
     # a dense graph has one input size: one scale only
     scales=REFUSED,
     multiscale_test=REFUSED,

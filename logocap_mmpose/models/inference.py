@@ -44,10 +44,10 @@ def flip_fuse(heatmaps: Tensor, displacements: Tensor, heatmaps_flipped: Tensor,
         raise ValueError(f'flip_indices has {len(flip_indices)} entries, '
                          f'the head has {K} keypoints')
     heatmaps = (heatmaps + flip_heatmaps(
-        heatmaps_flipped, flip_mode='heatmap',
+        heatmaps_flipped.contiguous(), flip_mode='heatmap',
         flip_indices=list(flip_indices) + [K], shift_heatmap=False)) / 2
     displacements = (displacements + flip_heatmaps(
-        displacements_flipped, flip_mode='offset', flip_indices=flip_indices,
+        displacements_flipped.contiguous(), flip_mode='offset', flip_indices=flip_indices,
         shift_heatmap=False)) / 2
     return heatmaps, displacements
 

@@ -93,6 +93,7 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         super().__init__(*args, **kwargs)
         self._train_mode_seen = False
         self._conv_bn_fused = False
+        self._channels_last = False
         self._skip_update = False
         self.nonfinite_loss = check_policy(
             self.train_cfg.get('nonfinite_loss', 'raise'))
@@ -104,6 +105,9 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         Raises:
             FusedModelError: ``mode`` True on a fused model.
         """
+        if mode and self._channels_last:  # training runs as configured
+            self._to_format(torch.contiguous_format)
+            self._channels_last = False
         if mode:
             if self._conv_bn_fused:
                 raise FusedModelError(
@@ -141,6 +145,33 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
             '(test_cfg.fuse_conv_bn=False keeps them)', logger='current',
             level=logging.DEBUG)
         return True
+
+    def set_memory_format(self) -> bool:
+        """Put the weights in the memory format ``test_cfg.channels_last``
+        asks for (default False), once per change of the setting, for a
+        model that only predicts (as :meth:`fuse_if_predicting_only`; a
+        model that has trained keeps the contiguous format). Channels-last
+        makes the convolutions of an NCHW network read NHWC memory (faster
+        for HRNet on CPUs and for AMP on GPUs); :meth:`scale_features` then
+        converts the inputs per batch and returns the features contiguous.
+        Only the backbone and neck change format. The same poses up to float
+        rounding.
+
+        Returns:
+            bool: whether the weights are channels-last now.
+        """
+        want = bool(self.test_cfg.get('channels_last', False)) and not (
+            self._train_mode_seen or self.training)
+        if want != self._channels_last:
+            self._to_format(torch.channels_last
+                            if want else torch.contiguous_format)
+            self._channels_last = want
+        return want
+
+    def _to_format(self, memory_format: torch.memory_format) -> None:
+        # the backbone and neck only: the head's dense branches and the
+        # refinement keep NCHW (MMPose's flip fusion views the maps)
+        self.to(memory_format=memory_format)
 
     def parse_losses(self, losses: Dict[str, Tensor]
                      ) -> Tuple[Tensor, Dict[str, Tensor]]:
@@ -215,6 +246,7 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
             (and ``pred_fields`` when the head returns fields).
         """
         self.fuse_if_predicting_only()
+        self.set_memory_format()
         if not isinstance(inputs, Tensor) or data_samples is None or \
                 self.test_cfg.get('multiscale_test', False):
             return super().predict(inputs, data_samples)
@@ -256,6 +288,11 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
         per_scale = [self.scale_features(inputs, s) for s in scales]
         return per_scale[0] if len(scales) == 1 else per_scale
 
+    def _features(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        """``extract_feat``; on channels-last weights the features return
+        contiguous (the head's flip fusion views them as NCHW)."""
+        return self.extract_feat(inputs)
+
     def dense_maps(self, inputs: Tensor, data_samples: SampleList
                    ) -> Tuple[Tensor, Tensor, Tensor]:
         """The maps that :meth:`predict` decodes, fused over flip and scales
@@ -291,15 +328,17 @@ class LOGOCAPPoseEstimator(BottomupPoseEstimator):
                 self.test_cfg.get('multiscale_size_divisor', 32))
             inputs = F.interpolate(inputs, size=size, mode='bilinear',
                                    align_corners=False)
+        if self._channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         if not self.test_cfg.get('flip_test', False):
             with record_function(BACKBONE):
-                return self.extract_feat(inputs)
+                return self._features(inputs)
         if not self.test_cfg.get('flip_in_one_pass', True):
             with record_function(BACKBONE):
-                feats = self.extract_feat(inputs)
+                feats = self._features(inputs)
             with record_function(BACKBONE):
-                return [feats, self.extract_feat(inputs.flip(-1))]
+                return [feats, self._features(inputs.flip(-1))]
         with record_function(BACKBONE):  # image and flip: one batch of 2B
-            both = self.extract_feat(torch.cat((inputs, inputs.flip(-1))))
+            both = self._features(torch.cat((inputs, inputs.flip(-1))))
         B = inputs.shape[0]
         return [tuple(f[:B] for f in both), tuple(f[B:] for f in both)]

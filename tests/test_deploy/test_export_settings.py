@@ -59,6 +59,7 @@ OTHER_VALUES = dict(
     flip_test=False,
     flip_in_one_pass=False,
     fuse_conv_bn=False,
+    channels_last=True,
     scales=[0.5, 1.0],
     multiscale_size_divisor=64,
     multiscale_test=True,

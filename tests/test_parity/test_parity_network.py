@@ -31,12 +31,18 @@ def converted_head(weights, input_size: int = 512, **kwargs):
     return head.eval()
 
 
-def test_conv_branches_equal_the_authors():
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+def test_conv_branches_equal_the_authors(memory_format):
+    """Also with weights and features channels-last
+    (``test_cfg.channels_last``)."""
     root = require_shared('logocap-parity')
     case = torch.load(f'{root}/case_network.pth')
     head = converted_head(torch.load(f'{root}/authors_head_w32.pth'))
+    head.to(memory_format=memory_format)
+    features = case['features'].contiguous(memory_format=memory_format)
     with torch.no_grad():
-        heatmaps, displacements, embedding = head.forward([case['features']])
+        heatmaps, displacements, embedding = head.forward([features])
     tol = dict(atol=1e-4, rtol=0)
     torch.testing.assert_close(heatmaps, case['heatmaps'], **tol)
     # converted weights give displacements = minus the authors' offsets

@@ -138,15 +138,23 @@ def test_refined_keypoints_and_scores(case, official):
 
 
 @torch.no_grad()
-def test_predict_gives_the_authors_final_poses(case, official):
+@pytest.mark.parametrize('memory_format',
+                         [torch.contiguous_format, torch.channels_last])
+def test_predict_gives_the_authors_final_poses(case, official,
+                                               memory_format):
+    """Also with the head's weights and the maps channels-last
+    (``test_cfg.channels_last``)."""
     head, test_cfg = official
-    fixed = maps(case)
+    fixed = tuple(m.contiguous(memory_format=memory_format)
+                  for m in maps(case))
+    head.to(memory_format=memory_format)
     head.forward = lambda feats: fixed  # the fixture's maps as head outputs
     try:
         (pred, ) = head.predict([None], None,
                                 test_cfg=dict(test_cfg, flip_test=False))
     finally:
         del head.forward
+        head.to(memory_format=torch.contiguous_format)
     keep = case['nms_keep']  # proposal indices, in the order kept
     assert len(pred.keypoints) == len(keep) == 12
     keypoints = torch.as_tensor(pred.keypoints)

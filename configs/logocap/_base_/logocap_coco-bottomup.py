@@ -66,6 +66,7 @@ model = dict(
     train_cfg=dict(num_proposals=30, oks_threshold=0.5),
     test_cfg=dict(
         flip_test=True,
+        channels_last=True,  # the network on NHWC memory: faster on CPUs
         mode='full',  # 'full' | 'baseline' | 'kems_only' | 'kams_only'
         max_proposals=30,
         nms_dist_thr=0.05,

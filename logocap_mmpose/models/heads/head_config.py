@@ -61,6 +61,7 @@ TEST_CFG = dict(
     flip_test=False,  # add the horizontally flipped image's maps
     flip_in_one_pass=True,  # image and flip through the network as one batch
     fuse_conv_bn=True,  # fold BatchNorm into the convs before predicting
+    channels_last=False,  # run the network on channels-last memory
     scales=None,  # multi-scale test, e.g. [0.5, 1, 2] (None: [1])
     multiscale_size_divisor=32,  # input sides of the other scales
     multiscale_test=False,  # MMPose's multi-scale test (aug_scales)
