@@ -4,8 +4,8 @@ On a GPU machine: ``.venv/bin/python -m pytest tests -m cuda``. They cover
 what the CPU suite cannot: a training run with MMEngine's AMP wrapper through
 MMPose's ``tools/train.py --amp``, a test step on the GPU equal to the CPU's,
 a refinement that never waits for the device (``torch.cuda`` sync debug mode
-set to 'error' around it), and ``tools/benchmark_inference.py --device
-cuda``.
+set to 'error' around it), ``test_cfg.channels_last`` in float32 and under
+AMP, and ``tools/benchmark_inference.py --device cuda``.
 """
 import os.path as osp
 import sys
@@ -90,3 +90,36 @@ def test_benchmark_runs_on_cuda(tmp_path):
                str(tmp_path / 'bench.md')])
     assert '# Inference benchmark (cuda' in out
     assert 'speed changes' in out
+
+
+def _poses(model, x, autocast=False):
+    from tests.test_models.test_inference_speed import samples
+    with torch.no_grad(), torch.autocast('cuda', enabled=autocast):
+        res = model.predict(x, samples(len(x), x.shape[-1]))
+    return [(r.pred_instances.keypoints, r.pred_instances.keypoint_scores)
+            for r in res]
+
+
+def test_channels_last_on_gpu_with_and_without_amp():
+    """``test_cfg.channels_last`` on the GPU: float32 gives the contiguous
+    model's poses; under AMP (float16 autocast) the poses stay finite and
+    the proposals the same, the keypoints within a few pixels."""
+    from tests.test_models.test_inference_speed import build
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 256, 256, device='cuda')
+    plain = build(CPU_CONFIG, channels_last=False).to('cuda').eval()
+    fast = build(CPU_CONFIG, channels_last=True).to('cuda').eval()
+    expected = _poses(plain, x)
+    for got in (_poses(fast, x), _poses(fast, x, autocast=True)):
+        assert len(got) == len(expected) == 2
+        for (kg, sg), (ke, _) in zip(got, expected):
+            assert kg.shape == ke.shape and len(ke) > 0
+            assert np.isfinite(kg).all() and np.isfinite(sg).all()
+    fp32 = _poses(fast, x)
+    for (kg, sg), (ke, se) in zip(fp32, expected):
+        np.testing.assert_allclose(kg, ke, atol=1e-2)
+        np.testing.assert_allclose(sg, se, atol=1e-3)
+    half = _poses(fast, x, autocast=True)
+    for (kg, _), (ke, _) in zip(half, expected):
+        near = np.abs(kg - ke).max(-1) <= 4.0
+        assert near.mean() >= 0.9, near.mean()

@@ -282,7 +282,8 @@ def test_time_test_step_warms_up_then_takes_medians(monkeypatch):
     # seconds: 9 s warm-up runs, then three timed runs of each image
     model = _TimedModel(clock, dict(a=[9, 9, 0.003, 0.001, 0.002],
                                     b=[9, 0.005, 0.007, 0.006]))
-    batches = [dict(name='a', poses=2), dict(name='b', poses=4)]
+    batches = [dict(name='a', poses=2, inputs=[0]),
+               dict(name='b', poses=4, inputs=[0])]
     ms, results = tooling.time_test_step(model, batches, warmup=3,
                                          repeats=3)
     # warm-up cycles over the batches, then 3 timed runs each
@@ -600,8 +601,11 @@ def test_benchmark_inference_end_to_end(tmp_path):
     changes = report.split('## LOGO-CAP speed changes')[1].split('##')[0]
     rows = [line for line in changes.splitlines()
             if line.startswith(('| before', '| +'))]
-    assert len(rows) == 4
-    assert all(line.split('|')[4].strip() == '30.0' for line in rows[:3])
-    # PyTorch and onnxruntime side by side (the set-up installs the extra)
-    assert '| onnxruntime / PyTorch |' in report
-    assert "| the model's own proposals |" in report
+    assert len(rows) == 5
+    assert 'test_cfg.channels_last' in rows[3]
+    assert all(line.split('|')[4].strip() == '30.0' for line in rows[:4])
+    # PyTorch and the exported model side by side, two graphs and one (the
+    # set-up installs onnxruntime and OpenVINO)
+    assert '| exported / PyTorch |' in report
+    for way in ('two graphs', 'one graph', 'one graph, OpenVINO f32'):
+        assert f"| the model's own proposals | {way} |" in report
