@@ -15,8 +15,8 @@ from typing import Optional, Sequence, Tuple
 
 import torch.nn as nn
 
-from logocap_mmpose.analysis.flops import (adaptation_impl_of, count_flops,
-                                           default_input_shape, render)
+from logocap_mmpose.analysis.flops import (count_flops, default_input_shape,
+                                           render)
 from logocap_mmpose.utils.tooling import build_model, load_config
 
 
@@ -65,7 +65,7 @@ def main(argv=None) -> str:
     model = build_model(cfg, None, args.device)
     report = count_flops(model, input_shape_arg(args.input_shape, model),
                          args.proposals, args.flip_test)
-    text = render(report, args.config, adaptation_impl_of(model.head))
+    text = render(report, args.config, model.head.adaptation_impl)
     print(text)
     return text
 

@@ -161,31 +161,13 @@ def dense_flops(model: nn.Module, input_shape: Tuple[int, int]
 # --------------------------------------------------------------------------
 # refinement (per proposal)
 # --------------------------------------------------------------------------
-def _setting(head: nn.Module, name: str, group: str, key: str):
-    """A head setting as an attribute, or inside a grouped sub-config."""
-    if hasattr(head, name):
-        return getattr(head, name)
-    cfg = getattr(head, group, None)
-    if isinstance(cfg, dict) and key in cfg:
-        return cfg[key]
-    raise AttributeError(f'{type(head).__name__} has neither `{name}` nor '
-                         f'`{group}[{key!r}]`')
-
-
 def geometry(head: nn.Module) -> Geometry:
-    """K, C, S and a of a ``LOGOCAPHead``.
-
-    C is read from the CMP input (K*C channels), S from the local KEM
-    offsets buffer (K, S, S, 2) or ``local_kem_size``, a from
-    ``global_kem_size``.
-    """
-    K = int(head.num_keypoints)
-    first = next(m for m in head.cmp.modules() if isinstance(m, nn.Conv2d))
-    offsets = getattr(head, 'kem_offsets', None)
-    S = int(offsets.shape[1]) if torch.is_tensor(offsets) else int(
-        _setting(head, 'local_kem_size', 'kem_cfg', 'local_size'))
-    a = int(_setting(head, 'global_kem_size', 'kem_cfg', 'global_size'))
-    return Geometry(K, first.in_channels // K, S, a)
+    """K, C, S and a of a ``LOGOCAPHead``, from its public attributes:
+    ``num_keypoints``, ``embedding_channels``, the local KEM offsets
+    (K, S, S, 2) and ``global_kem_size``."""
+    return Geometry(int(head.num_keypoints), int(head.embedding_channels),
+                    int(head.kem_offsets.shape[1]),
+                    int(head.global_kem_size))
 
 
 def local_kem_flops(num: int, geo: Geometry) -> int:
@@ -326,14 +308,6 @@ def render(report: FlopsReport, cfg_path: str, adaptation_impl: str) -> str:
         f'proposals); {impl}.',
     ]
     return '\n'.join(lines)
-
-
-def adaptation_impl_of(head: nn.Module) -> str:
-    try:
-        return str(_setting(head, 'adaptation_impl', 'adaptation_cfg',
-                            'impl'))
-    except AttributeError:
-        return 'conv'
 
 
 def default_input_shape(model: nn.Module) -> Tuple[int, int]:

@@ -138,7 +138,7 @@ def export_refinement_onnx(model: nn.Module,
     net = RefinementNetwork(head, mode).eval()
     param = next(model.parameters())
     K = head.num_keypoints
-    C = head.cmp.layers[0].in_channels // K  # embedding channels
+    C = head.embedding_channels
     h, w = (int(v) for v in map_shape)
     gen = torch.Generator().manual_seed(0)
     heatmaps = torch.rand(1, K + 1, h, w, generator=gen)

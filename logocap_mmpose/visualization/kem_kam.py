@@ -128,7 +128,8 @@ def kem_kam_stages(model: torch.nn.Module, batch: dict,
     center_score = center_scores[0, person]
 
     image = batch['inputs'][0].permute(1, 2, 0).cpu().numpy()
-    if getattr(model.data_preprocessor, '_channel_conversion', False):
+    cfg = getattr(model, 'cfg', None)
+    if cfg is not None and cfg.model.data_preprocessor.get('bgr_to_rgb'):
         image = image[..., ::-1]  # the pipeline's BGR -> RGB for display
     meta = getattr(model, 'dataset_meta', None) or {}
     names = meta.get('keypoint_id2name')

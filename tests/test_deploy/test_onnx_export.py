@@ -125,7 +125,7 @@ def test_onnxruntime_maps_equal_pytorch(model, graphs):
         expected = [m.numpy() for m in DenseNetwork(model)(x)]
     got = plain(x.numpy())
     K = model.head.num_keypoints
-    C = model.head.embedding_layers[0].out_channels
+    C = model.head.embedding_channels
     shapes = [(3, K + 1, 64, 64), (3, 2 * K, 64, 64), (3, C, 64, 64)]
     for g, e, shape in zip(got, expected, shapes):
         assert g.shape == e.shape == shape

@@ -66,7 +66,7 @@ def test_refinement_makes_no_host_device_sync():
     head = model.head
     torch.manual_seed(0)
     heatmaps = torch.rand(1, 17, 64, 64, device='cuda')
-    embedding = torch.randn(1, head.embedding_layers[0].out_channels, 64, 64,
+    embedding = torch.randn(1, head.embedding_channels, 64, 64,
                             device='cuda')
     initial = torch.rand(1, 10, 17, 2, device='cuda') * 255
     with torch.no_grad():

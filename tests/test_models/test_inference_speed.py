@@ -132,7 +132,7 @@ def fused_outputs(config):
     x = torch.randn(1, 3, 128, 128)
     with torch.no_grad():
         before = model.head.forward(model.extract_feat(x))
-        local = torch.randn(3, model.head.cmp.layers[0].in_channels, 11, 11)
+        local = torch.randn(3, model.head.num_keypoints * model.head.embedding_channels, 11, 11)
         kams = model.head.cmp(local)
         counts = fuse_for_inference(model)
         after = model.head.forward(model.extract_feat(x))

@@ -33,13 +33,16 @@ SHAPE = (128, 160)  # (H, W): small, and not square
 
 
 class TinyHead(nn.Module):
-    """What the tool reads from a LOGOCAPHead: K, the CMP, S and a."""
+    """What the tool reads from a LOGOCAPHead (its public attributes): K,
+    C, the local KEM offsets (K, S, S, 2), a, the CMP and the adaptation."""
 
     def __init__(self, K=3, C=2, S=5, a=7, channels=(8, 6, 4)):
         super().__init__()
         self.num_keypoints = K
-        self.local_kem_size = S
+        self.embedding_channels = C
+        self.register_buffer('kem_offsets', torch.zeros(K, S, S, 2))
         self.global_kem_size = a
+        self.adaptation_impl = 'fft'
         self.cmp = ConvMessagePassing(K * C, K, channels)
 
 
