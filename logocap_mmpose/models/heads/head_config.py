@@ -1,5 +1,4 @@
-"""The grouped settings of :class:`LOGOCAPHead`, their defaults, and the
-flat keys of older configs.
+"""The grouped settings of :class:`LOGOCAPHead` and their defaults.
 
 Architecture comes in sub-configs, as MMPose users read heads such as RTMO:
 
@@ -17,8 +16,8 @@ Architecture comes in sub-configs, as MMPose users read heads such as RTMO:
 Training-only settings (``num_proposals``, ``oks_threshold``,
 ``inject_gt_proposals``) are read from ``model.train_cfg``, which MMPose's
 pose estimators hand to ``head.loss``, as ``model.test_cfg`` reaches
-``head.predict``. The flat keys of older configs still work, each mapped to
-its new place with a deprecation warning.
+``head.predict``. A flat key on the head (``global_kem_size=...``) is a
+``TypeError`` naming it.
 
 :data:`TEST_CFG` lists every key of ``model.test_cfg`` that the package
 reads (the head, ``LOGOCAPPoseEstimator`` and MMPose's
@@ -27,7 +26,6 @@ ONNX deployment's decisions are checked against
 (``deploy/settings.py``, ``tests/test_deploy/test_export_settings.py``).
 """
 import copy
-import warnings
 from typing import Dict, Optional, Tuple
 
 from ..adaptation import ADAPTATION_IMPLS
@@ -78,23 +76,6 @@ TEST_CFG = dict(
     nms_order='score',  # 'score' (MMPose) | 'proposal' (the authors)
 )
 
-# flat key of older configs -> (group, key in the group)
-LEGACY_KEYS = {
-    'heatmap_channels': ('branch_cfg', 'heatmap_channels'),
-    'offset_channels': ('branch_cfg', 'offset_channels'),
-    'embedding_channels': ('branch_cfg', 'embedding_channels'),
-    'local_kem_size': ('kem_cfg', 'local_size'),
-    'local_kem_extent': ('kem_cfg', 'local_extent'),
-    'global_kem_size': ('kem_cfg', 'global_size'),
-    'reweigh_sigma': ('kem_cfg', 'reweigh_sigma'),
-    'sampling': ('kem_cfg', 'sampling'),
-    'cmp_channels': ('cmp_cfg', 'channels'),
-    'adaptation_impl': ('adaptation_cfg', 'impl'),
-    'top2_lambda': ('adaptation_cfg', 'top2_lambda'),
-    'num_proposals': ('train_cfg', 'num_proposals'),
-    'oks_threshold': ('train_cfg', 'oks_threshold'),
-    'inject_gt_proposals': ('train_cfg', 'inject_gt_proposals'),
-}
 DEFAULTS = dict(branch_cfg=BRANCH_CFG, kem_cfg=KEM_CFG, cmp_cfg=CMP_CFG,
                 adaptation_cfg=ADAPTATION_CFG)
 
@@ -110,18 +91,16 @@ def _merged(defaults: dict, given: Optional[dict], group: str) -> dict:
     return cfg
 
 
-def group_head_settings(groups: Dict[str, Optional[dict]],
-                        legacy: dict) -> Tuple[Dict[str, dict], dict]:
-    """Complete the sub-configs and map the flat keys of older configs.
+def group_head_settings(groups: Dict[str, Optional[dict]]
+                        ) -> Dict[str, dict]:
+    """Complete the sub-configs.
 
     Args:
         groups (dict): ``branch_cfg``, ``kem_cfg``, ``cmp_cfg`` and
             ``adaptation_cfg`` as given (None for the defaults).
-        legacy (dict): any other keyword arguments given to the head.
 
     Returns:
-        tuple: the four complete sub-configs, and the training settings that
-        flat keys gave (defaults for ``model.train_cfg``).
+        dict: the four complete sub-configs.
 
     Raises:
         TypeError: an unknown key.
@@ -130,29 +109,7 @@ def group_head_settings(groups: Dict[str, Optional[dict]],
     """
     cfgs = {name: _merged(DEFAULTS[name], groups.get(name), name)
             for name in DEFAULTS}
-    train = {}
-    unknown = sorted(set(legacy) - set(LEGACY_KEYS) -
-                     {'num_mixtures', 'attentive_norm'})
-    if unknown:
-        raise TypeError(f'LOGOCAPHead got unknown arguments {unknown}')
-    for key, value in legacy.items():
-        if key in ('num_mixtures', 'attentive_norm'):
-            continue
-        group, name = LEGACY_KEYS[key]
-        where = ('model.train_cfg' if group == 'train_cfg' else
-                 f'head.{group}')
-        _warn(f'LOGOCAPHead({key}=...) is deprecated: set {where}.{name}')
-        (train if group == 'train_cfg' else cfgs[group])[name] = value
-    norm = cfgs['cmp_cfg']['norm_cfg'] = dict(cfgs['cmp_cfg']['norm_cfg'])
-    if legacy.get('attentive_norm', True) is False:
-        _warn('LOGOCAPHead(attentive_norm=False) is deprecated: set '
-              "head.cmp_cfg.norm_cfg=dict(type='BN')")
-        norm = cfgs['cmp_cfg']['norm_cfg'] = dict(type='BN')
-    if 'num_mixtures' in legacy:
-        _warn('LOGOCAPHead(num_mixtures=...) is deprecated: set '
-              'head.cmp_cfg.norm_cfg.num_mixtures')
-        if norm['type'] == 'AttentiveNorm':
-            norm['num_mixtures'] = legacy['num_mixtures']
+    cfgs['cmp_cfg']['norm_cfg'] = dict(cfgs['cmp_cfg']['norm_cfg'])
     if cfgs['kem_cfg']['sampling'] not in SAMPLINGS:
         raise ValueError(f'kem_cfg.sampling must be one of {SAMPLINGS}, '
                          f"got {cfgs['kem_cfg']['sampling']!r}")
@@ -164,13 +121,13 @@ def group_head_settings(groups: Dict[str, Optional[dict]],
         raise ValueError(f'adaptation_cfg.kams_only_decode must be one of '
                          f'{KAMS_ONLY_DECODES}, got '
                          f"{cfgs['adaptation_cfg']['kams_only_decode']!r}")
-    return cfgs, train
+    return cfgs
 
 
-def training_settings(defaults: dict, train_cfg: Optional[dict]) -> dict:
-    """``TRAIN_CFG`` updated by the head's defaults (from flat keys) and by
-    ``model.train_cfg``; an unknown key of ``train_cfg`` is an error."""
-    cfg = dict(TRAIN_CFG, **defaults)
+def training_settings(train_cfg: Optional[dict]) -> dict:
+    """``TRAIN_CFG`` updated by ``model.train_cfg``; an unknown key of
+    ``train_cfg`` is an error."""
+    cfg = dict(TRAIN_CFG)
     given = dict(train_cfg or {})
     unknown = sorted(set(given) - set(TRAIN_CFG))
     if unknown:
@@ -178,11 +135,3 @@ def training_settings(defaults: dict, train_cfg: Optional[dict]) -> dict:
                        f'{unknown}; known: {sorted(TRAIN_CFG)}')
     cfg.update(given)
     return cfg
-
-
-class LOGOCAPDeprecationWarning(FutureWarning):
-    """A flat LOGOCAPHead key of an older config (shown by default)."""
-
-
-def _warn(message: str) -> None:
-    warnings.warn(message, LOGOCAPDeprecationWarning, stacklevel=4)

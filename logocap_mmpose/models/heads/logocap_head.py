@@ -79,9 +79,6 @@ class LOGOCAPHead(BaseHead):
         heatmap_loss / offset_loss / kam_loss / refine_loss (dict): losses.
         decoder (dict): the :class:`LOGOCAPLabel` codec config.
         init_cfg (dict, optional): initialisation config.
-        **legacy: flat keys of older configs (``heatmap_channels``,
-            ``global_kem_size``, ``num_proposals``, ...), mapped with a
-            deprecation warning (``head_config.LEGACY_KEYS``).
 
     Training settings come from ``model.train_cfg`` (``num_proposals`` 30,
     ``oks_threshold`` 0.5, ``inject_gt_proposals`` False); test settings
@@ -109,17 +106,16 @@ class LOGOCAPHead(BaseHead):
                  refine_loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
                  decoder: OptConfigType = None,
-                 init_cfg: OptConfigType = None,
-                 **legacy):
+                 init_cfg: OptConfigType = None):
         if init_cfg is None:
             init_cfg = [
                 dict(type='Normal', layer=['Conv2d'], std=0.001, bias=0),
                 dict(type='Constant', layer='BatchNorm2d', val=1)
             ]
         super().__init__(init_cfg)
-        cfgs, self.train_defaults = group_head_settings(
+        cfgs = group_head_settings(
             dict(branch_cfg=branch_cfg, kem_cfg=kem_cfg, cmp_cfg=cmp_cfg,
-                 adaptation_cfg=adaptation_cfg), legacy)
+                 adaptation_cfg=adaptation_cfg))
         branch, kem, cmp, adapt = (cfgs['branch_cfg'], cfgs['kem_cfg'],
                                    cfgs['cmp_cfg'], cfgs['adaptation_cfg'])
         K = self.num_keypoints = num_keypoints
@@ -249,7 +245,7 @@ class LOGOCAPHead(BaseHead):
              train_cfg: ConfigType = {}) -> dict:
         """Heatmap, offset, OKS kernel (KAM) and refined-heatmap losses;
         ``train_cfg`` is ``model.train_cfg`` (see ``head_config.py``)."""
-        cfg = training_settings(self.train_defaults, train_cfg)
+        cfg = training_settings(train_cfg)
         heatmaps, displacements, embedding = self.forward(feats)
         losses = dense_losses(heatmaps, displacements, batch_data_samples,
                               self.heatmap_loss, self.offset_loss)

@@ -6,14 +6,12 @@ No ``../shared`` data is needed: the samples come from MMPose's
 the training pipeline. The coco-mini tests in ``test_integration`` run the
 same paths on real images.
 """
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
 from logocap_mmpose.datasets import LOGOCAPGetHeatmapMask
-from logocap_mmpose.models.heads.head_config import LOGOCAPDeprecationWarning
 from mmpose.datasets.transforms import GenerateTarget, PackPoseInputs
 from mmpose.registry import MODELS
 from mmpose.testing import get_coco_sample
@@ -180,28 +178,11 @@ def test_gradient_routing_of_each_loss():
     assert float(feats[0].grad.abs().sum()) > 0  # reaches the backbone
 
 
-def test_flat_keys_of_older_configs_warn_and_build_the_same_head():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        old = build_head(
-            branch_cfg=None, kem_cfg=None, cmp_cfg=None, heatmap_channels=8,
-            offset_channels=16, embedding_channels=4, global_kem_size=17,
-            cmp_channels=(16, 8, 8), num_mixtures=3, num_proposals=5,
-            adaptation_impl='conv')
-    messages = [str(w.message) for w in caught
-                if issubclass(w.category, LOGOCAPDeprecationWarning)]
-    assert any('model.train_cfg.num_proposals' in m for m in messages)
-    assert any('head.kem_cfg.global_size' in m for m in messages)
-    assert any('num_mixtures' in m for m in messages)
-    new = build_head(adaptation_cfg=dict(impl='conv'))
-    assert {k: v.shape for k, v in old.state_dict().items()} == \
-        {k: v.shape for k, v in new.state_dict().items()}
-    assert old.global_kem_size == new.global_kem_size == 17
-    assert old.adaptation_impl == 'conv'
-    assert old.train_defaults == dict(num_proposals=5)
-    # model.train_cfg wins over a flat default
-    _, _, entered = run_loss(old, synthetic_batch(), dict(num_proposals=3))
-    assert entered and entered[0] <= 6
+def test_flat_keys_are_refused_with_their_name():
+    for key, value in (('global_kem_size', 17), ('num_proposals', 5),
+                       ('heatmap_channels', 8)):
+        with pytest.raises(TypeError, match=key):
+            build_head(**{key: value})
 
 
 def test_bn_instead_of_attentive_norm_and_unknown_keys():
