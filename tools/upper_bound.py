@@ -137,7 +137,7 @@ def main(argv=None) -> str:
     import logocap_mmpose  # noqa: F401  (registers the plugin)
     from logocap_mmpose.evaluation import (correlation_table,
                                            evaluate_upper_bound,
-                                           markdown_table, plot_upper_bound)
+                                           upper_bound_table, plot_upper_bound)
     from mmpose.apis import init_model
 
     init_default_scope('mmpose')
@@ -149,7 +149,7 @@ def main(argv=None) -> str:
     result = evaluate_upper_bound(model, dataloader, cfg.test_evaluator,
                                   args.windows, args.modes, progress=True,
                                   kam_scores=kam_scores)
-    table = markdown_table(result)
+    table = upper_bound_table(result)
     n = len(dataloader.dataset)
     note = (f'{n} images of {cfg.test_dataloader.dataset.ann_file}; '
             f'checkpoint {args.checkpoint}')

@@ -30,7 +30,6 @@ Shapes: B images, N poses per image, G ground-truth persons, K keypoints,
 s x s window.
 """
 import copy
-from contextlib import contextmanager
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -41,6 +40,7 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 
 from ..models.losses import oks_kernel_targets
+from ..utils.tooling import Column, markdown_table, test_options
 
 DEFAULT_WINDOWS = (1, 3, 5, 7, 9, 11)
 METRICS = (('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
@@ -300,32 +300,6 @@ def _with_keypoints(sample, keypoints: np.ndarray):
     return new
 
 
-@contextmanager
-def overriding_test_cfg(model, **values):
-    """Temporarily set keys of ``model.test_cfg`` (and of the head's copy),
-    e.g. ``mode='baseline'`` or ``kam_score='product'``."""
-    saved = [(cfg, key, cfg.get(key, None), key in cfg)
-             for cfg in _test_cfgs(model) for key in values]
-    for cfg, key, _, _ in saved:
-        cfg[key] = values[key]
-    try:
-        yield
-    finally:
-        for cfg, key, value, present in saved:
-            if present:
-                cfg[key] = value
-            else:
-                cfg.pop(key, None)
-
-
-def _test_cfgs(model) -> List[dict]:
-    cfgs = [model.test_cfg]
-    head_cfg = getattr(getattr(model, 'head', None), 'test_cfg', None)
-    if head_cfg is not None and head_cfg is not model.test_cfg:
-        cfgs.append(head_cfg)
-    return cfgs
-
-
 def evaluate_upper_bound(model,
                          dataloader,
                          evaluator_cfg,
@@ -400,7 +374,7 @@ def evaluate_upper_bound(model,
     bar = ProgressBar(len(dataloader)) if progress else None
     with torch.no_grad():
         for data in dataloader:
-            with overriding_test_cfg(model, mode='baseline'):
+            with test_options(model, mode='baseline'):
                 outputs = model.test_step(data)
             count += len(outputs)
             for s, moved in oracle_samples(outputs, kem_offsets, windows,
@@ -413,7 +387,7 @@ def evaluate_upper_bound(model,
             initial.process(data_samples=outputs, data_batch=data)
             scored = set()
             for name, evaluator in others.items():
-                with overriding_test_cfg(model, **settings[name]):
+                with test_options(model, **settings[name]):
                     predicted = model.test_step(data)
                 evaluator.process(data_samples=predicted, data_batch=data)
                 # per row: a kam_score reorders the poses (and the pose NMS
@@ -441,35 +415,30 @@ def evaluate_upper_bound(model,
                             for name, lists in pairs.items()})
 
 
-def markdown_table(result: dict) -> str:
-    """One markdown table: a row per pose set, AP / AP50 / AP75 / AR and the
-    AP gain over the initial poses.
+def upper_bound_table(result: dict) -> str:
+    """One markdown table (``utils.tooling.markdown_table``): a row per pose
+    set, AP / AP50 / AP75 / AR and the AP gain over the initial poses.
 
     Args:
         result (dict): as :func:`evaluate_upper_bound` returns it.
     """
-    head = '| poses | window | ' + ' | '.join(
-        name for name, _ in METRICS) + ' | AP - initial AP |'
-    lines = [head, '|' + '---|' * (len(METRICS) + 3)]
-    base = result['initial'][METRICS[0][1]]
-
-    def row(label: str, window: str, metrics: dict) -> str:
-        cells = ' | '.join(f'{metrics[key]:.3f}' for _, key in METRICS)
-        gain = metrics[METRICS[0][1]] - base
-        return f'| {label} | {window} | {cells} | {gain:+.3f} |'
-
-    lines.append(row('initial (centre-offset)', '-', result['initial']))
+    ap = METRICS[0][1]
+    base = result['initial'][ap]
+    columns = [Column('poses', 'poses'), Column('window', 'window')] + [
+        Column(key, name, '{:.3f}') for name, key in METRICS
+    ] + [Column('gain', 'AP - initial AP', '{:+.3f}')]
+    sets = [('initial (centre-offset)', '-', result['initial'])]
     if 'oks_scored' in result:
-        lines.append(row('initial, scored by true OKS', '-',
-                         result['oks_scored']))
-    for s, metrics in result['oracle'].items():
-        lines.append(row('oracle', f'{s}x{s}', metrics))
-    for mode, metrics in result['modes'].items():
-        lines.append(row(f'model, mode {mode}', '-', metrics))
-    for mode, metrics in result.get('modes_oks_scored', {}).items():
-        lines.append(row(f'model, mode {mode}, scored by true OKS', '-',
-                         metrics))
-    return '\n'.join(lines)
+        sets.append(('initial, scored by true OKS', '-',
+                     result['oks_scored']))
+    sets += [('oracle', f'{s}x{s}', m) for s, m in result['oracle'].items()]
+    sets += [(f'model, mode {mode}', '-', m)
+             for mode, m in result['modes'].items()]
+    sets += [(f'model, mode {mode}, scored by true OKS', '-', m)
+             for mode, m in result.get('modes_oks_scored', {}).items()]
+    rows = [dict(metrics, poses=label, window=window,
+                 gain=metrics[ap] - base) for label, window, metrics in sets]
+    return markdown_table(columns, rows)
 
 
 def correlation_table(result: dict) -> str:

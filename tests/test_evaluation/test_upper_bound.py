@@ -21,7 +21,7 @@ from mmpose.structures import PoseDataSample
 from logocap_mmpose.evaluation import (DEFAULT_WINDOWS, annotation_arrays,
                                        correlation_table, oks_scored_samples,
                                        score_oks_correlation, true_pose_oks,
-                                       evaluate_upper_bound, markdown_table,
+                                       evaluate_upper_bound, upper_bound_table,
                                        oracle_keypoints, oracle_samples,
                                        plot_upper_bound, window_offsets)
 from logocap_mmpose.models.heads.logocap_head import resolve_metainfo_file
@@ -358,7 +358,7 @@ def test_table_and_plot(tmp_path):
                   oks_scored=metrics(0.22),
                   oracle={s: metrics(0.2 + s / 100) for s in (1, 3, 11)},
                   modes={'full': metrics(0.25)})
-    table = markdown_table(result)
+    table = upper_bound_table(result)
     lines = table.splitlines()
     assert len(lines) == 2 + 2 + 3 + 1
     assert lines[2].startswith('| initial (centre-offset) | - | 0.200 |')
