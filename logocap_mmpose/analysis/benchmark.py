@@ -70,7 +70,8 @@ from ..models.profiling import BACKBONE, HEAD, HEAD_STAGES, PREPROCESS
 from ..utils.tooling import (Column, Stopwatch, Timing, build_model,
                              count_params, count_workload, is_logocap,
                              load_config, markdown_table, overridden,
-                             prepare_batches, set_test_options, short_name,
+                             prepare_batches, proposals_word,
+                             set_test_options, short_name,
                              test_options, time_end_to_end,
                              time_ratio_sentence, val_image_paths,
                              workload_note, write_report)
@@ -488,10 +489,6 @@ def input_size_of(cfg) -> str:
     return '?'
 
 
-def _proposals(num: int) -> str:
-    return 'proposal' if num == 1 else 'proposals'
-
-
 def timing_row(subject: Subject, timed: Timing,
                forced: Optional[int] = None) -> dict:
     """One row of the timing table (keys of ``TIMING_COLUMNS``)."""
@@ -545,7 +542,7 @@ def breakdown_section(profiles: 'OrderedDict[int, Dict[str, float]]'
     tables = OrderedDict((n, breakdown_rows(p)) for n, p in profiles.items())
     columns = [Column('stage', 'stage')]
     for num in tables:
-        columns += [Column(f'ms@{num}', f'{num} {_proposals(num)} ms',
+        columns += [Column(f'ms@{num}', f'{num} {proposals_word(num)} ms',
                            '{:.1f}'),
                     Column(f'share@{num}', '%', '{:.1f}')]
     rows = []
@@ -562,7 +559,7 @@ def breakdown_section(profiles: 'OrderedDict[int, Dict[str, float]]'
     if missing:
         lines += ['', f'(head ranges not found: {", ".join(missing)})']
     for num, prof in profiles.items():
-        lines.append(f'\nAfter the backbone at {num} {_proposals(num)}: '
+        lines.append(f'\nAfter the backbone at {num} {proposals_word(num)}: '
                      f'{after_backbone_share(prof):.1%} of the total.')
     return lines
 

@@ -60,7 +60,8 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..utils.tooling import Column, is_logocap, markdown_table, short_name
+from ..utils.tooling import (Column, is_logocap, markdown_table,
+                             proposals_word, short_name)
 
 #: samples that one bilinear interpolation costs (MMEngine's grid_sampler)
 BILINEAR_FLOPS = 4
@@ -111,7 +112,7 @@ class FlopsReport:
 # --------------------------------------------------------------------------
 # dense network (what get_flops counts)
 # --------------------------------------------------------------------------
-class DenseNetwork(nn.Module):
+class EstimatorForward(nn.Module):
     """An estimator's ``_forward`` (backbone, neck, ``head.forward``) as a
     module's ``forward``: what MMPose's ``get_flops`` traces."""
 
@@ -149,7 +150,7 @@ def dense_flops(model: nn.Module, input_shape: Tuple[int, int]
     device = next(model.parameters()).device
     inputs = (torch.zeros(1, 3, *input_shape, device=device), )
     with torch.no_grad():
-        by_module = _analyzer(DenseNetwork(model), inputs).by_module()
+        by_module = _analyzer(EstimatorForward(model), inputs).by_module()
     parts = {part: by_module.get(f'estimator.{part}', 0)
              for part in ('backbone', 'neck', 'head')}
     # anything traced outside the three parts (nothing for MMPose's
@@ -245,10 +246,6 @@ def count_flops(model: nn.Module,
         refinement=[refinement_flops(model.head, n) for n in proposals])
 
 
-def _proposals(num: int) -> str:
-    return f'{num} proposal' + ('' if num == 1 else 's')
-
-
 def report_rows(report: FlopsReport) -> List[dict]:
     """GFLOPs by stage: one row per stage, keyed ``stage`` and
     ``'n<N>'`` for each proposal count N."""
@@ -281,7 +278,7 @@ def report_rows(report: FlopsReport) -> List[dict]:
 def report_table(report: FlopsReport) -> str:
     """The rows of :func:`report_rows` as a markdown table."""
     columns = [Column('stage', 'stage')] + [
-        Column(f'n{r.num_proposals}', _proposals(r.num_proposals), '{:.3f}')
+        Column(f'n{r.num_proposals}', f'{r.num_proposals} {proposals_word(r.num_proposals)}', '{:.3f}')
         for r in report.refinement
     ]
     return markdown_table(columns, report_rows(report))

@@ -467,6 +467,11 @@ class Column:
         return self.fmt.format(value)
 
 
+def proposals_word(num: int) -> str:
+    """'proposal' or 'proposals', for ``num`` of them."""
+    return 'proposal' if num == 1 else 'proposals'
+
+
 def markdown_table(columns: Sequence[Column],
                    rows: Sequence[Mapping[str, Any]],
                    missing: str = '-') -> str:
