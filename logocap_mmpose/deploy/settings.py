@@ -25,6 +25,7 @@ from typing import Optional
 
 from ..models.heads.head_config import TEST_CFG
 from ..models.inference import check_scales
+from ..models.pose_nms import check_nms_order
 
 HONOURED = 'honoured'
 REFUSED = 'refused'
@@ -138,10 +139,7 @@ def check_one_graph_cfg(test_cfg: dict,
             'test_cfg.output_heatmaps=True: the one graph returns poses, '
             'not the fused maps; set it to False, or use the dense graph '
             '(onnx_inference)')
-    order = test_cfg.get('nms_order', TEST_CFG['nms_order'])
-    if order not in ('score', 'proposal'):
-        raise ValueError(f"test_cfg.nms_order must be 'score' or "
-                         f"'proposal', got {order!r}")
+    check_nms_order(test_cfg.get('nms_order', TEST_CFG['nms_order']))
     if settings is None:
         return
     for key, fixed in settings.items():

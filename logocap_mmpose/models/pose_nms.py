@@ -23,6 +23,15 @@ from torch import Tensor
 NMS_ORDERS = ('score', 'proposal')
 
 
+def check_nms_order(order: str) -> str:
+    """``order`` if it is one of :data:`NMS_ORDERS` (ValueError naming
+    ``test_cfg.nms_order`` otherwise)."""
+    if order not in NMS_ORDERS:
+        raise ValueError(f'test_cfg.nms_order must be one of {NMS_ORDERS}, '
+                         f'got {order!r}')
+    return order
+
+
 def duplicate_matrix(keypoints: np.ndarray, dist_thr: float,
                      joints_thr: int) -> np.ndarray:
     """Which poses duplicate which.
@@ -119,10 +128,7 @@ def pose_nms(keypoints: np.ndarray, keypoint_scores: np.ndarray,
     dist_thr = test_cfg.get('nms_dist_thr', 0.05)
     joints_thr = test_cfg.get('nms_joints_thr', None)
     max_dets = test_cfg.get('max_num_people', 30)
-    order = test_cfg.get('nms_order', 'score')
-    if order not in NMS_ORDERS:
-        raise ValueError(f'test_cfg.nms_order must be one of {NMS_ORDERS}, '
-                         f'got {order!r}')
+    order = check_nms_order(test_cfg.get('nms_order', 'score'))
     if order == 'proposal':
         return pose_nms_in_order(keypoints, keypoint_scores.mean(-1),
                                  dist_thr, joints_thr, max_dets)
@@ -232,9 +238,7 @@ def pose_nms_tensor(keypoints: Tensor, scores: Tensor, valid: Tensor,
         Tensor: (B, N) bool, the kept poses. Equal scores aside, the poses
         :func:`pose_nms` keeps.
     """
-    if order not in NMS_ORDERS:
-        raise ValueError(f'test_cfg.nms_order must be one of {NMS_ORDERS}, '
-                         f'got {order!r}')
+    check_nms_order(order)
     N, K = keypoints.shape[1:3]
     if joints_thr is None:
         joints_thr = K // 2

@@ -29,7 +29,7 @@ from ..inference import (check_scales, dense_outputs, fuse_scales,
 from ..kem import gaussian_window, keypoint_scales, local_kem_offsets
 from ..losses import dense_losses, refinement_losses
 from ..message_passing import ConvMessagePassing
-from ..pose_nms import (NMS_ORDERS, drop_duplicate_proposals,
+from ..pose_nms import (check_nms_order, drop_duplicate_proposals,
                         nms_and_pack)
 from ..proposals import gt_center_proposals, padded_instances
 from ..refinement import (MODES, RefinementGeometry, check_mode,
@@ -342,9 +342,7 @@ class LOGOCAPHead(BaseHead):
         this method's either way.
         """
         mode = check_mode(test_cfg.get('mode', 'full'))
-        if test_cfg.get('nms_order', 'score') not in NMS_ORDERS:
-            raise ValueError(f'test_cfg.nms_order must be one of '
-                             f'{NMS_ORDERS}, got {test_cfg["nms_order"]!r}')
+        check_nms_order(test_cfg.get('nms_order', 'score'))
         sizes = valid_cells(batch_data_samples, heatmaps.shape, self.stride)
         preds = [None] * len(sizes)
         for (h, w), index in group_by_size(sizes):
