@@ -20,7 +20,8 @@ from torch.profiler import record_function
 from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
-from ...utils.metainfo import resolve_keypoint_sigmas, resolve_metainfo_file
+from ...datasets.metainfo import (resolve_keypoint_sigmas,
+                                 resolve_metainfo_file)
 from .. import profiling, refinement
 from ..attentive_norm import AttentiveNorm2d
 from ..branches import conv_branch
