@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from logocap_mmpose.analysis import video as clip
 from tests.conftest import REPO, require_shared
 
 _spec = importlib.util.spec_from_file_location(
@@ -42,20 +43,20 @@ def keep_threads():
 def test_centre_crop_keeps_the_middle():
     img = np.zeros((100, 300, 3), np.uint8)
     img[:, 100:200] = 255  # the middle third is white
-    out = bench.centre_crop_resize(img, 50, 50)
+    out = clip.centre_crop_resize(img, 50, 50)
     assert out.shape == (50, 50, 3)
     assert out.min() == 255
-    tall = bench.centre_crop_resize(np.zeros((300, 100, 3), np.uint8), 40,
+    tall = clip.centre_crop_resize(np.zeros((300, 100, 3), np.uint8), 40,
                                     30)
     assert tall.shape == (30, 40, 3)
 
 
 def test_video_is_written_and_read_back(tmp_path):
     img_dir = require_shared('coco-mini', 'val2017')
-    frames = bench.video_frames(img_dir, 3, (64, 48))
+    frames = clip.video_frames(img_dir, 3, (64, 48))
     assert [f.shape for f in frames] == [(48, 64, 3)] * 3
-    path = bench.write_video(frames, str(tmp_path / 'clip.mp4'))
-    back = bench.read_frames(path, 10)
+    path = clip.write_video(frames, str(tmp_path / 'clip.mp4'))
+    back = clip.read_frames(path, 10)
     assert len(back) == 3 and back[0].shape == (48, 64, 3)
 
 
@@ -95,7 +96,7 @@ def test_short_run_prints_a_row_per_batch_size(tmp_path):
 def test_side_by_side_with_dekr(tmp_path):
     """Both CPU configs, flip off, on a video given with --video."""
     img_dir = require_shared('coco-mini', 'val2017')
-    video = bench.write_video(bench.video_frames(img_dir, 3, (320, 240)),
+    video = clip.write_video(clip.video_frames(img_dir, 3, (320, 240)),
                               str(tmp_path / 'given.mp4'))
     report = bench.main([
         LOGOCAP_CPU, DEKR_CPU, '--video', video, '--batch-sizes', '1', '3',
