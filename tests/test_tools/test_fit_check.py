@@ -1,7 +1,6 @@
 """tools/fit_check.py: the image subset, the fit settings, the table and a
 short run."""
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import subprocess
@@ -10,13 +9,8 @@ import sys
 import pytest
 from mmengine.config import Config
 
+from logocap_mmpose.analysis import fit
 from tests.conftest import REPO, require_shared
-
-_spec = importlib.util.spec_from_file_location(
-    'logocap_tools_fit_check', osp.join(REPO, 'tools', 'fit_check.py'))
-fit_check = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = fit_check
-_spec.loader.exec_module(fit_check)
 
 CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
                    'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
@@ -25,8 +19,8 @@ CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
 def test_subset_is_deterministic_and_labelled(tmp_path):
     root = require_shared('coco-mini')
     src = osp.join(root, 'annotations', 'person_keypoints_train2017.json')
-    ids = fit_check.subset_annotations(src, 16, str(tmp_path / 'a.json'))
-    again = fit_check.subset_annotations(src, 16, str(tmp_path / 'b.json'))
+    ids = fit.subset_annotations(src, 16, str(tmp_path / 'a.json'))
+    again = fit.subset_annotations(src, 16, str(tmp_path / 'b.json'))
     assert ids == again == sorted(ids) and len(set(ids)) == 16
     subset = json.load(open(tmp_path / 'a.json'))
     assert sorted(im['id'] for im in subset['images']) == ids
@@ -34,8 +28,8 @@ def test_subset_is_deterministic_and_labelled(tmp_path):
         assert any(a['image_id'] == image_id and a['num_keypoints'] > 0
                    and not a['iscrowd'] for a in subset['annotations'])
     with pytest.raises(ValueError, match='only'):
-        fit_check.subset_annotations(src, 10**6, str(tmp_path / 'c.json'))
-    second = fit_check.subset_annotations(src, 16, str(tmp_path / 'd.json'),
+        fit.subset_annotations(src, 10**6, str(tmp_path / 'c.json'))
+    second = fit.subset_annotations(src, 16, str(tmp_path / 'd.json'),
                                           first=16)
     assert len(second) == 16 and not set(second) & set(ids)
     assert min(second) > max(ids)  # the next 16 in id order
@@ -46,7 +40,7 @@ def test_fit_settings_turn_augmentation_and_decay_off(tmp_path):
     args = argparse.Namespace(
         data_root='/data', img_prefix='train2017/', epochs=7, seed=0,
         work_dir=str(tmp_path), cfg_options={})
-    cfg = fit_check.fit_config(cfg, args, '/data/sub.json')
+    cfg = fit.fit_config(cfg, args, '/data/sub.json')
     affine = [s for s in cfg.train_dataloader.dataset.pipeline
               if s['type'] == 'LOGOCAPRandomAffine'][0]
     assert affine['scale_factor'] == (1.0, 1.0)
@@ -68,7 +62,7 @@ def test_table_has_one_row_per_mode_in_metric_order():
     }
     args = argparse.Namespace(num_images=4, epochs=2, first_image=16,
                               seed=3)
-    table = fit_check.markdown(rows, 0.25, args, 1.5).splitlines()
+    table = fit.fit_table(rows, 0.25, args, 1.5).splitlines()
     assert table[:4] == ['| mode | AP | AP50 | AP75 | AR |',
                          '|---|---|---|---|---|',
                          '| baseline | 0.100 | 0.200 | 0.300 | 0.400 |',
@@ -91,19 +85,19 @@ def test_short_fit_prints_one_row_per_mode(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = out.read_text()
-    for mode in fit_check.MODES + tuple(fit_check.EXTRA_ROWS):
+    for mode in fit.MODES + tuple(fit.EXTRA_ROWS):
         assert f'| {mode} |' in table
     assert 'oks_gate_ratio' in table
     assert 'eta:' in proc.stdout + proc.stderr  # MMEngine's progress log
 
 
 def test_gate_recorder_counts_iterations_with_no_gated_proposal():
-    recorder = fit_check.GateRecorder()
+    recorder = fit.GateRecorder()
     recorder.values = [0.0, 0.1, 0.0, 0.2, 0.3]
     recorder.iters_per_epoch = 2
     assert recorder.ungated() == '2 (last: 3 of 5)'
     assert recorder.last_epoch_mean() == pytest.approx(0.25)
     args = argparse.Namespace(num_images=4, epochs=2, first_image=0, seed=0)
-    line = fit_check.markdown({}, 0.25, args, 1.0, recorder.ungated())
+    line = fit.fit_table({}, 0.25, args, 1.0, recorder.ungated())
     assert line.endswith('iterations with no gated proposal 2 (last: 3 of '
                          '5)')
