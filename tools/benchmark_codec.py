@@ -7,22 +7,17 @@ Random persons (17 keypoints) in a 512x512 input, 128x128 heatmaps; prints
 the median milliseconds of both and their ratio.
 """
 import argparse
-import time
 
 import numpy as np
 
 import logocap_mmpose  # noqa: F401
+from logocap_mmpose.utils.tooling import median_seconds
 from mmpose.codecs import SPR
 from mmpose.registry import KEYPOINT_CODECS
 
 
 def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+    return 1e3 * median_seconds(fn, repeats)[0]
 
 
 def main(argv=None):

@@ -359,6 +359,22 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self._start
 
 
+def median_seconds(run: Callable[[Any], Any], repeats: int,
+                   device: str = 'cpu',
+                   prepare: Optional[Callable[[], Any]] = None
+                   ) -> Tuple[float, Any]:
+    """Median wall time (:class:`Stopwatch`) of ``repeats`` calls of
+    ``run(prepare())`` (``run()`` without ``prepare``; ``prepare`` is not
+    timed), and the last call's result."""
+    times, result = [], None
+    for _ in range(max(repeats, 1)):
+        args = () if prepare is None else (prepare(), )
+        with Stopwatch(device) as watch:
+            result = run(*args)
+        times.append(watch.seconds)
+    return statistics.median(times), result
+
+
 @torch.no_grad()
 def time_test_step(model: nn.Module,
                    batches: Sequence[dict],
@@ -369,11 +385,12 @@ def time_test_step(model: nn.Module,
                    ) -> Tuple[float, list]:
     """Milliseconds per image of ``model.test_step`` (or of ``run``, any
     callable that takes a test batch as ``test_step`` does, e.g. an ONNX
-    pipeline): the one timing loop of the package.
+    pipeline).
 
     ``warmup`` untimed runs (cycling over the batches), then per batch the
-    median of ``repeats`` timed runs on a deep copy of the batch, divided by
-    its images; the mean over the batches.
+    median of ``repeats`` timed runs on a deep copy of the batch
+    (:func:`median_seconds`), divided by its images; the mean over the
+    batches.
 
     Returns:
         tuple: ms per image and the last result of every batch.
@@ -383,14 +400,9 @@ def time_test_step(model: nn.Module,
         run(copy.deepcopy(batches[i % len(batches)]))
     per_image, results = [], []
     for batch in batches:
-        times = []
-        for _ in range(max(repeats, 1)):
-            data = copy.deepcopy(batch)
-            with Stopwatch(device) as watch:
-                result = run(data)
-            times.append(watch.seconds)
-        per_image.append(statistics.median(times) /
-                         max(len(batch['inputs']), 1))
+        seconds, result = median_seconds(
+            run, repeats, device, prepare=lambda: copy.deepcopy(batch))
+        per_image.append(seconds / max(len(batch['inputs']), 1))
         results.append(result)
     return 1000.0 * statistics.mean(per_image), results
 
