@@ -22,11 +22,12 @@ import inspect
 import os
 import os.path as osp
 import re
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+
+from logocap_mmpose.utils.tooling import test_options as with_test_cfg
 
 from tests.conftest import REPO
 from tests.test_deploy.conftest import seeded_cpu_model
@@ -51,8 +52,8 @@ from logocap_mmpose.deploy.settings import (EXPORT_DECISIONS,  # noqa: E402
                                             REFUSED)
 from logocap_mmpose.models.heads.head_config import TEST_CFG  # noqa: E402
 from tests.test_deploy.test_onnx_export import (  # noqa: E402
-    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses, poses,
-    synthetic_batch)
+    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses, by_score,
+    poses, synthetic_batch)
 
 # per key, a value other than the CPU config's
 OTHER_VALUES = dict(
@@ -149,22 +150,6 @@ def graphs(models, tmp_path_factory):
     return dense, refinement
 
 
-@contextmanager
-def settings(model, **values):
-    cfg = model.test_cfg
-    missing = object()
-    saved = {key: cfg.get(key, missing) for key in values}
-    cfg.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is missing:
-                cfg.pop(key)
-            else:
-                cfg[key] = value
-
-
 def batch(model):
     return synthetic_batch(model, [(256, 320), (256, 320)], seed=5)
 
@@ -234,9 +219,9 @@ def test_the_deployed_model_honours_or_refuses(key, models, graphs,
     dense, refinement = graphs
     value = OTHER_VALUES[key]
     assert model.test_cfg.get(key, TEST_CFG[key]) != value
-    with torch.no_grad(), settings(model, **WITH.get(key, {})):
+    with torch.no_grad(), with_test_cfg(model, **WITH.get(key, {})):
         before, counts_before = pytorch_counted(model, monkeypatch)
-        with settings(model, **{key: value}):
+        with with_test_cfg(model, **{key: value}):
             if decision == REFUSED:
                 with pytest.raises(ValueError, match=f'test_cfg.{key}'):
                     onnx_inference(model, dense, batch(model),
@@ -260,16 +245,6 @@ def test_the_deployed_model_honours_or_refuses(key, models, graphs,
         assert all('pred_fields' in s for s in got)
 
 
-def by_score(samples):
-    """The samples' poses best first (the one graph's order; PyTorch keeps
-    the NMS's order, which with ``nms_order='proposal'`` or no NMS is
-    another)."""
-    for s in samples:
-        order = np.argsort(-s.pred_instances.bbox_scores, kind='stable')
-        s.pred_instances = s.pred_instances[order]
-    return samples
-
-
 @pytest.mark.parametrize('key', sorted(TEST_CFG))
 def test_the_one_graph_honours_or_refuses(key, models, tmp_path):
     decision = ONE_GRAPH_DECISIONS.get(key)
@@ -279,8 +254,8 @@ def test_the_one_graph_honours_or_refuses(key, models, tmp_path):
     value = OTHER_VALUES[key]
     path = str(tmp_path / 'whole.onnx')
     preprocess = preprocess_from_config(model.cfg)
-    with torch.no_grad(), settings(model, **WITH.get(key, {})), \
-            settings(model, **{key: value}):
+    with torch.no_grad(), with_test_cfg(model, **WITH.get(key, {})), \
+            with_test_cfg(model, **{key: value}):
         if decision == REFUSED:
             with pytest.raises(ValueError, match=f'test_cfg.{key}'):
                 export_one_graph(model, path, (256, 320), preprocess)

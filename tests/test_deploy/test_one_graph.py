@@ -14,11 +14,12 @@ onnxruntime (the optional ``onnx`` extra).
 """
 import copy
 import os.path as osp
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+
+from logocap_mmpose.utils.tooling import test_options as with_test_cfg
 
 from tests.conftest import require_shared
 from tests.test_deploy.conftest import seeded_cpu_model
@@ -36,7 +37,7 @@ from logocap_mmpose.deploy import (ONNXOneGraph,  # noqa: E402
                                    export_one_graph, one_graph_inference,
                                    preprocess_from_config, to_image_pixels)
 from tests.test_deploy.test_onnx_export import (  # noqa: E402
-    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses,
+    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses, by_score,
     synthetic_batch)
 
 COCO_MINI_384 = ('000000000632.jpg', '000000001268.jpg', '000000001503.jpg')
@@ -59,31 +60,6 @@ def raw_graph(model, onnx_dir):
     return ONNXOneGraph(export_one_graph(
         model, str(onnx_dir / 'raw.onnx'), (256, 320),
         preprocess=preprocess_from_config(model.cfg)))
-
-
-@contextmanager
-def settings(model, **values):
-    cfg = model.test_cfg
-    missing = object()
-    saved = {key: cfg.get(key, missing) for key in values}
-    cfg.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is missing:
-                cfg.pop(key)
-            else:
-                cfg[key] = value
-
-
-def by_score(samples):
-    """The samples' poses best first (``model.test_step`` keeps the NMS's
-    order, which with ``nms_order='proposal'`` is not the score order)."""
-    for s in samples:
-        order = np.argsort(-s.pred_instances.bbox_scores, kind='stable')
-        s.pred_instances = s.pred_instances[order]
-    return samples
 
 
 def test_one_graph_gives_test_step_poses(model, raw_graph):
@@ -113,7 +89,7 @@ def test_pose_nms_in_the_graph(model, onnx_dir, order):
     cfg = dict(nms_dist_thr=2.0, nms_joints_thr=8, nms_order=order,
                max_num_people=5)
     shapes = [(256, 320), (256, 320)]
-    with settings(model, **cfg), torch.no_grad():
+    with with_test_cfg(model, **cfg), torch.no_grad():
         expected = by_score(model.test_step(synthetic_batch(model, shapes,
                                                             seed=5)))
         graph = ONNXOneGraph(export_one_graph(
@@ -199,14 +175,14 @@ def test_no_person_gives_a_count_of_zero(model, onnx_dir):
 
 def test_settings_other_than_the_graphs_are_refused(model, raw_graph):
     data = synthetic_batch(model, [(256, 320)], seed=1)
-    with settings(model, max_proposals=5):
+    with with_test_cfg(model, max_proposals=5):
         with pytest.raises(ValueError, match='test_cfg.max_proposals is 5 '
                            'but the one graph was exported with 10'):
             one_graph_inference(model, raw_graph, data)
-    with settings(model, output_heatmaps=True):
+    with with_test_cfg(model, output_heatmaps=True):
         with pytest.raises(ValueError, match='test_cfg.output_heatmaps'):
             one_graph_inference(model, raw_graph, data)
-    with settings(model, scales=[0.5, 1.0]):
+    with with_test_cfg(model, scales=[0.5, 1.0]):
         with pytest.raises(ValueError, match='test_cfg.scales'):
             export_one_graph(model, 'unused.onnx', (256, 320))
 

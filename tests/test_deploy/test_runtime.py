@@ -36,9 +36,8 @@ pytest.importorskip(
 from logocap_mmpose.deploy import (ONNXOneGraph,  # noqa: E402
                                    export_one_graph, one_graph_inference,
                                    preprocess_from_config)
-from tests.test_deploy.test_one_graph import by_score  # noqa: E402
 from tests.test_deploy.test_onnx_export import (  # noqa: E402
-    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses,
+    MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses, by_score,
     synthetic_batch)
 
 #: landscape and portrait coco-mini images
