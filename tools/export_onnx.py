@@ -159,9 +159,7 @@ def main(argv=None) -> dict:
     except ImportError as exc:  # onnxruntime missing (one line)
         print(f'no onnxruntime check: {exc}')
         return report
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, *shape)
-    x = x * 255 if preprocess else x * 2 - 1
+    x = random_input(shape, preprocess)
     with torch.no_grad():
         expected = DenseNetwork(model, preprocess)(x)
     got = network(x.numpy())
@@ -178,6 +176,14 @@ def main(argv=None) -> dict:
         report['refinement_check'] = check_refinement(
             model, ONNXRefinement(report['refinement_out']), expected)
     return report
+
+
+def random_input(shape, preprocess) -> torch.Tensor:
+    """The seeded (1, 3, H, W) input both checks compare on: raw BGR 0-255
+    with the normalisation in the graph, else the normalised range."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, *shape)
+    return x * 255 if preprocess else x * 2 - 1
 
 
 def export_whole(model, args, shape, preprocess) -> dict:
@@ -205,9 +211,7 @@ def export_whole(model, args, shape, preprocess) -> dict:
     except ImportError as exc:  # onnxruntime missing (one line)
         print(f'no onnxruntime check: {exc}')
         return report
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, *shape)
-    x = x * 255 if preprocess else x * 2 - 1
+    x = random_input(shape, preprocess)
     with torch.no_grad():
         expected = OneGraphNetwork(model, test_cfg, preprocess).eval()(x)
     got = graph(x.numpy())
