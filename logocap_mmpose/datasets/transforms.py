@@ -14,10 +14,9 @@ centred with zero padding), but rounds differently:
 - the warp matrix comes from three float32 points through
   ``cv2.getAffineTransform``, as in the authors' ``get_affine_transform``.
 """
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Sequence, Union
 
 import cv2
-import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmpose.registry import TRANSFORMS

@@ -48,7 +48,7 @@ maps of ``../shared/data/logocap-parity`` can be fed to it.
 """
 import json
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch

@@ -30,7 +30,7 @@ Shapes: B images, N poses per image, G ground-truth persons, K keypoints,
 s x s window.
 """
 import copy
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

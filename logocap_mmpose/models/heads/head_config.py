@@ -26,7 +26,7 @@ ONNX deployment's decisions are checked against
 (``deploy/settings.py``, ``tests/test_deploy/test_export_settings.py``).
 """
 import copy
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 from ..adaptation import ADAPTATION_IMPLS
 from ..refinement import SAMPLINGS
