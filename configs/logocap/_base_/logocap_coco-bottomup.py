@@ -1,9 +1,10 @@
 # What every LOGO-CAP COCO config shares: the paper's head, codec, test
 # settings, augmentation, data and evaluation at the 512x512 input of the
 # HRNet-W32 recipe. A config that inherits this file states only what differs
-# (backbone, schedule, input size); one with another input size re-states the
-# codec and the two pipelines, which embed it (MMEngine configs cannot edit a
-# list item of their base). Not a runnable config by itself: no backbone.
+# (backbone, schedule, input size); one with another input size states its
+# codec changes and rebuilds the two pipelines, which embed the codec, from
+# this file's (MMEngine configs cannot edit a list item of their base). Not a
+# runnable config by itself: no backbone.
 #
 # The COCO dataset meta (`dataset_info`) comes from MMPose's packaged base
 # config, so no file path depends on the working directory.

@@ -3,7 +3,7 @@
 # FeatureMapProcessor concat neck, input 256x256, same data, augmentation,
 # schedule and test settings); MMPose's DEKR head and SPR codec, rescore net
 # removed.
-_base_ = ['./dekr_hrnet-w32_4xb12-140e_coco-512x512.py']
+_base_ = ['../_base_/dekr_coco-bottomup.py']
 
 custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
 
@@ -31,14 +31,7 @@ default_hooks = dict(
         rule='greater'))
 log_processor = dict(window_size=5)
 
-codec = dict(
-    type='SPR',
-    input_size=(256, 256),
-    heatmap_size=(64, 64),
-    sigma=(4, 2),
-    minimal_diagonal_length=32**0.5,
-    generate_keypoint_heatmaps=True,
-    decode_max_instances=30)
+codec = dict(input_size=(256, 256), heatmap_size=(64, 64))
 
 model = dict(
     data_preprocessor=dict(
@@ -55,34 +48,15 @@ model = dict(
     neck=dict(type='FeatureMapProcessor', concat=True),
     head=dict(in_channels=496, decoder=codec))
 
+# the base's pipelines with this codec's changes (they embed a copy of it)
 train_pipeline = [
-    dict(type='LOGOCAPLoadImage'),  # as its LOGO-CAP peer
-    dict(
-        type='LOGOCAPRandomAffine',  # the same augmentation as its peer
-        input_size=codec['input_size'],
-        shift_factor=0.2,
-        scale_factor=(0.75, 1.5),
-        scale_type='short',
-        rotate_factor=30,
-        distribution='uniform'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='LOGOCAPGetHeatmapMask'),
-    dict(type='PackPoseInputs'),
+    dict(step, encoder=dict(step['encoder'], **codec)) if 'encoder' in step
+    else dict(step, input_size=codec['input_size']) if 'input_size' in step
+    else step for step in _base_.train_pipeline
 ]
 val_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=codec['input_size'],
-        size_factor=64,
-        resize_mode='expand'),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(step, input_size=codec['input_size']) if 'input_size' in step else
+    step for step in _base_.val_pipeline
 ]
 
 train_dataloader = dict(

@@ -1,97 +1,31 @@
 # DEKR, HRNet-W48, input 640x640: the peer of
-# logocap_hrnet-w48_4xb12-140e_coco-640x640.py for side-by-side comparison
-# (tools/compare_with_dekr.py, tools/benchmark_inference.py).
-#
-# MMPose's DEKR recipe (inherited through mmpose::) with what differs from
-# LOGO-CAP's recipe aligned, so the comparison is fair:
-# - rescore net removed (LOGO-CAP has none; its weights are COCO-trained and
-#   downloaded), as in the paper's "DEKR, no rescoring" rows;
-# - same data: 12 images per GPU, the same augmentation (uniform scale
-#   U(0.75, 1.5), rotation +-30, shift 0.2, flip 0.5);
-# - same schedule: Adam 1e-3, 140 epochs, x0.1 at 90/120, no warm-up;
-# - same test input: BottomupResize(size_factor=64), flip test on.
-# Backbone (ImageNet HRNet-W48) and neck are DEKR's, identical to LOGO-CAP's.
-# the COCO dataset meta (`dataset_info`) comes from MMPose's packaged
-# base config, so no file path depends on the working directory
-_base_ = [
-    'mmpose::body_2d_keypoint/dekr/coco/'
-    'dekr_hrnet-w48_8xb10-140e_coco-640x640.py',
-    'mmpose::_base_/datasets/coco.py'
-]
+# logocap_hrnet-w48_4xb12-140e_coco-640x640.py. The base's recipe with
+# MMPose's DEKR W48 backbone, head width and input size.
+_base_ = ['../_base_/dekr_coco-bottomup.py']
 
-custom_imports = dict(imports=['logocap_mmpose'], allow_failed_imports=False)
-# as LOGO-CAP: generators reseeded per epoch (exact resume; engine/hooks.py)
-custom_hooks = [dict(type='SyncBuffersHook'), dict(type='EpochSeedHook')]
-
-param_scheduler = [
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=140,
-        milestones=[90, 120],
-        gamma=0.1,
-        by_epoch=True)
-]
-auto_scale_lr = dict(base_batch_size=48)
-
-codec = dict(
-    type='SPR',
-    input_size=(640, 640),
-    heatmap_size=(160, 160),
-    sigma=(4, 2),
-    minimal_diagonal_length=32**0.5,
-    generate_keypoint_heatmaps=True,
-    decode_max_instances=30)
+codec = dict(input_size=(640, 640), heatmap_size=(160, 160))
 
 model = dict(
-    head=dict(decoder=codec, rescore_cfg=None),
-    test_cfg=dict(flip_test=True))
-find_unused_parameters = False
+    backbone=dict(
+        extra=dict(
+            stage2=dict(num_channels=(48, 96)),
+            stage3=dict(num_channels=(48, 96, 192)),
+            stage4=dict(num_channels=(48, 96, 192, 384))),
+        init_cfg=dict(
+            checkpoint='https://download.openmmlab.com/mmpose/'
+            'pretrain_models/hrnet_w48-8ef0771d.pth')),
+    head=dict(in_channels=720, num_heatmap_filters=48, decoder=codec))
 
+# the base's pipelines with this codec's changes (they embed a copy of it)
 train_pipeline = [
-    dict(type='LOGOCAPLoadImage'),  # as its LOGO-CAP peer
-    dict(
-        type='LOGOCAPRandomAffine',  # the same augmentation as its peer
-        input_size=codec['input_size'],
-        shift_factor=0.2,
-        scale_factor=(0.75, 1.5),
-        scale_type='short',
-        rotate_factor=30,
-        distribution='uniform'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='LOGOCAPGetHeatmapMask'),
-    dict(type='PackPoseInputs'),
+    dict(step, encoder=dict(step['encoder'], **codec)) if 'encoder' in step
+    else dict(step, input_size=codec['input_size']) if 'input_size' in step
+    else step for step in _base_.train_pipeline
 ]
 val_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=codec['input_size'],
-        size_factor=64,
-        resize_mode='expand'),
-    dict(
-        type='PackPoseInputs',
-        meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape',
-                   'img_shape', 'input_size', 'input_center', 'input_scale',
-                   'flip', 'flip_direction', 'flip_indices', 'raw_ann_info',
-                   'skeleton_links'))
+    dict(step, input_size=codec['input_size']) if 'input_size' in step else
+    step for step in _base_.val_pipeline
 ]
-
-# metainfo given inline: CocoDataset's own meta path is relative to an
-# MMPose checkout and warns when read from anywhere else
-train_dataloader = dict(
-    batch_size=12,
-    num_workers=4,
-    dataset=dict(
-        type='LOGOCAPCocoDataset',  # as its peer's
-        pipeline=train_pipeline,
-        metainfo={{_base_.dataset_info}}))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    dataset=dict(
-        type='LOGOCAPCocoDataset',
-        pipeline=val_pipeline,
-        metainfo={{_base_.dataset_info}}))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

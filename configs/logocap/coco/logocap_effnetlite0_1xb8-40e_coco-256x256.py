@@ -3,9 +3,7 @@
 # loaded offline), input 256x256, 8 images per iteration. For CPU-scale
 # experiments on a few hundred images (e.g. ../shared/data/coco-mini: 19
 # iterations per epoch); the paper recipes are the hrnet-w32/w48 configs.
-# Measured on 2 CPU cores: ~4.5 s per iteration (~1.5 min per coco-mini
-# epoch, ~1 h for the 40 epochs). The DEKR peer takes ~30 s per iteration
-# there: mmcv's CPU DeformConv2d backward is single-threaded.
+# Its training time on 2 CPU cores, and its DEKR peer's: docs/measurements.md.
 #
 # Matched DEKR peer: dekr_effnetlite0_1xb8-40e_coco-256x256.py (same
 # backbone, neck, input, data, augmentation, schedule and test settings).
@@ -65,54 +63,32 @@ model = dict(
     head=dict(
         in_channels=496,
         # a lighter message passing than the paper's (embedding 64, CMP
-        # widths 512/256/128: 0.791 GFLOPs per proposal, 19x this dense
-        # network at 10 proposals): embedding 32 and widths 128/64/64,
-        # 0.095 GFLOPs per proposal, so that 10 proposals (0.95 GFLOPs) cost
-        # less than the dense network (1.19 GFLOPs one pass;
-        # tools/count_flops.py). Fit benchmark, 3 seeds each: see
-        # docs/measurements.md ("Inference speed"). The HRNet paper configs
-        # keep the paper's.
+        # widths 512/256/128): embedding 32 and widths 128/64/64, so that 10
+        # proposals cost less than the dense network (FLOPs and the fit
+        # benchmark: docs/measurements.md, "Inference speed"). The HRNet
+        # paper configs keep the paper's.
         branch_cfg=dict(embedding_channels=32),
         cmp_cfg=dict(channels=(128, 64, 64)),
         kem_cfg=dict(global_size=49),  # 97 at 128x128 heatmaps; halved
-        # OKS kernel (KAM) loss factor: the authors' 0.01. 0.1 had won on the
-        # first 16 coco-mini fit images (full 0.354 vs 0.343); on the next 16
-        # (tools/fit_check.py --first-image 16, 3 seeds, the authors' targets)
-        # 0.01 wins full 0.322 +- 0.015 vs 0.276 +- 0.021 and
-        # KEMs only 0.269 vs 0.245, while KAMs only prefers 0.1 (0.106 vs
-        # 0.069). See docs/training-data.md.
+        # OKS kernel (KAM) loss factor: the authors' 0.01, chosen over 0.1
+        # on two disjoint coco-mini fit sets (docs/training-data.md)
         kam_loss=dict(type='OKSKernelLoss', loss_weight=0.01),
         decoder=codec),
     # proposals refined per training image: 10 instead of the paper's 30
-    # keeps an iteration at ~4.5 s instead of ~12 s on 2 CPU cores (the
-    # message passing convs run on every proposal); testing still refines
-    # up to 30 (test_cfg.max_proposals)
+    # (the message passing convs run on every proposal, so this sets the
+    # iteration time on a CPU); testing still refines up to 30
+    # (test_cfg.max_proposals)
     train_cfg=dict(num_proposals=10))
 
-# pipelines: the base's with the 256x256 codec (they embed it)
+# the base's pipelines with this codec's changes (they embed a copy of it)
 train_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='LOGOCAPRandomAffine',
-        input_size=codec['input_size'],
-        shift_factor=0.2,
-        scale_factor=(0.75, 1.5),
-        scale_type='short',
-        rotate_factor=30,
-        distribution='uniform'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='LOGOCAPGetHeatmapMask'),
-    dict(type='PackPoseInputs'),
+    dict(step, encoder=dict(step['encoder'], **codec)) if 'encoder' in step
+    else dict(step, input_size=codec['input_size']) if 'input_size' in step
+    else step for step in _base_.train_pipeline
 ]
 val_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=codec['input_size'],
-        size_factor=64,
-        resize_mode='expand'),
-    dict(type='PackPoseInputs', meta_keys={{_base_.val_meta_keys}})
+    dict(step, input_size=codec['input_size']) if 'input_size' in step else
+    step for step in _base_.val_pipeline
 ]
 
 # data loaders

@@ -25,31 +25,17 @@ model = dict(
         in_channels=720, branch_cfg=dict(heatmap_channels=48),
         decoder=codec))
 
-# pipelines: the base's with the 640x640 codec (they embed it)
+# the base's pipelines with this codec's changes (they embed a copy of it)
 train_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='LOGOCAPRandomAffine',
-        input_size=codec['input_size'],
-        shift_factor=0.2,
-        scale_factor=(0.75, 1.5),
-        scale_type='short',
-        rotate_factor=30,
-        distribution='uniform'),
-    dict(type='RandomFlip', direction='horizontal'),
-    dict(type='GenerateTarget', encoder=codec),
-    dict(type='LOGOCAPGetHeatmapMask'),
-    dict(type='PackPoseInputs'),
+    dict(step, encoder=dict(step['encoder'], **codec)) if 'encoder' in step
+    else dict(step, input_size=codec['input_size']) if 'input_size' in step
+    else step for step in _base_.train_pipeline
 ]
 val_pipeline = [
-    dict(type='LOGOCAPLoadImage'),
-    dict(
-        type='BottomupResize',
-        input_size=codec['input_size'],
-        size_factor=64,
-        resize_mode='expand'),
-    dict(type='PackPoseInputs', meta_keys={{_base_.val_meta_keys}})
+    dict(step, input_size=codec['input_size']) if 'input_size' in step else
+    step for step in _base_.val_pipeline
 ]
+
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = val_dataloader

@@ -4,34 +4,13 @@
 #   python tools/convert_official_checkpoint.py \
 #       logocap-hrnet-w32-coco.pth.tar logocap_hrnet-w32_official_coco.pth
 #   mim test mmpose <this config> -C logocap_hrnet-w32_official_coco.pth
-_base_ = ['../coco/logocap_hrnet-w32_official_coco-512x512.py']
+_base_ = [
+    '../coco/logocap_hrnet-w32_official_coco-512x512.py',
+    './_base_/ochuman_testing.py'
+]
 
-ochuman_root = 'data/ochuman/'
-ochuman_val = 'annotations/ochuman_coco_format_val_range_0.00_1.00.json'
-ochuman_test = 'annotations/ochuman_coco_format_test_range_0.00_1.00.json'
-# OCHuman's dataset meta given inline, as the COCO configs give COCO's:
-# MMPose's OCHumanDataset names its meta file relative to an MMPose checkout
-# ('configs/_base_/datasets/ochuman.py') and warns when run from anywhere
-# else. MMPose's OCHuman meta is COCO's (the same 17 keypoints, skeleton,
-# joint weights and sigmas) under the name 'ochuman', so it is the inherited
-# COCO `dataset_info` renamed, without COCO's paper_info.
-ochuman_metainfo = dict(_base_.dataset_info, dataset_name='ochuman')
-ochuman_metainfo.pop('paper_info', None)
-
-val_dataloader = dict(
-    dataset=dict(
-        type='LOGOCAPOCHumanDataset',
-        data_root=ochuman_root,
-        ann_file=ochuman_val,
-        data_prefix=dict(img='images/'),
-        metainfo=ochuman_metainfo))
-test_dataloader = dict(
-    dataset=dict(
-        type='LOGOCAPOCHumanDataset',
-        data_root=ochuman_root,
-        ann_file=ochuman_test,
-        data_prefix=dict(img='images/'),
-        metainfo=ochuman_metainfo))
-
-val_evaluator = dict(ann_file=ochuman_root + ochuman_val)
-test_evaluator = dict(ann_file=ochuman_root + ochuman_test)
+# the OCHuman val and test sets of ./_base_/ochuman_testing.py
+val_dataloader = dict(dataset=_base_.ochuman_val_dataset)
+test_dataloader = dict(dataset=_base_.ochuman_test_dataset)
+val_evaluator = _base_.ochuman_val_evaluator
+test_evaluator = _base_.ochuman_test_evaluator
