@@ -9,14 +9,14 @@ the poses back to image pixels, in onnxruntime or (optional, ``runtime=
 prints them as JSON.
 """
 from .graph import (INPUT_NAME, META_KEY, OUTPUT_NAMES, RUNTIMES, PoseGraph,
-                    PoseRunner, make_session, normalise, read_image,
-                    unpack_poses)
+                    PoseRunner, graph_metadata, make_session, normalise,
+                    read_image, unpack_poses)
 from .resize import (RESIZES, authors_test_size, authors_test_warp,
                      expand_warp, resize_image, canvas_warp, to_image_pixels)
 
 __all__ = [
     'INPUT_NAME', 'META_KEY', 'OUTPUT_NAMES', 'RUNTIMES', 'PoseGraph',
-    'PoseRunner',
+    'PoseRunner', 'graph_metadata',
     'make_session', 'normalise', 'read_image', 'unpack_poses', 'RESIZES',
     'authors_test_size', 'authors_test_warp', 'expand_warp', 'resize_image',
     'canvas_warp', 'to_image_pixels'

@@ -26,7 +26,8 @@ from .resize import resize_image, to_image_pixels
 
 META_KEY = 'logocap_one_graph'
 INPUT_NAME = 'inputs'
-OUTPUT_NAMES = ('keypoints', 'keypoint_scores', 'pose_scores', 'num_people')
+OUTPUT_NAMES = ('keypoints', 'keypoint_scores', 'pose_scores', 'num_people',
+                'pose_quality')
 MISSING_ORT = ('onnxruntime is not installed, and running an exported '
                'LOGO-CAP graph needs it: pip install onnxruntime')
 
@@ -109,6 +110,17 @@ class _OpenVINOSession:
         return [out[self.compiled.output(name)] for name in names]
 
 
+def graph_metadata(meta: Dict[str, str], key: str, path: str,
+                   what: str) -> dict:
+    """The JSON settings an exported LOGO-CAP graph carries under ``key``
+    of its custom metadata (ValueError naming ``path`` when it has none:
+    not a LOGO-CAP ``what``)."""
+    if key not in meta:
+        raise ValueError(f'{path} is not a LOGO-CAP {what} (no {key!r} '
+                         'metadata)')
+    return json.loads(meta[key])
+
+
 class PoseGraph:
     """An exported one graph: (B, 3, H, W) batch -> poses.
 
@@ -144,10 +156,7 @@ class PoseGraph:
         else:
             self.session = make_session(path, providers, threads, options)
             meta = self.session.get_modelmeta().custom_metadata_map
-        if META_KEY not in meta:
-            raise ValueError(f'{path} is not a LOGO-CAP one graph (no '
-                             f'{META_KEY!r} metadata)')
-        info = json.loads(meta[META_KEY])
+        info = graph_metadata(meta, META_KEY, path, 'one graph')
         self.settings = info['settings']
         self.preprocess = info['preprocess']
         self.resize = info.get('resize')
@@ -177,12 +186,16 @@ class PoseGraph:
 
 def unpack_poses(outputs: Dict[str, np.ndarray]) -> List[dict]:
     """The graph's outputs as one dict per image: ``keypoints`` (P, K, 2),
-    ``keypoint_scores`` (P, K), ``pose_scores`` (P,), the P valid rows."""
-    return [dict(keypoints=k[:n], keypoint_scores=s[:n], pose_scores=p[:n])
-            for k, s, p, n in zip(outputs['keypoints'],
-                                  outputs['keypoint_scores'],
-                                  outputs['pose_scores'],
-                                  outputs['num_people'])]
+    ``keypoint_scores`` (P, K), ``pose_scores`` (P,) and ``pose_quality``
+    (P,), the predicted OKS (0 from a model without a quality head), the P
+    valid rows."""
+    return [dict(keypoints=k[:n], keypoint_scores=s[:n], pose_scores=p[:n],
+                 pose_quality=q[:n])
+            for k, s, p, n, q in zip(outputs['keypoints'],
+                                     outputs['keypoint_scores'],
+                                     outputs['pose_scores'],
+                                     outputs['num_people'],
+                                     outputs['pose_quality'])]
 
 
 def normalise(canvas: np.ndarray, preprocess: dict) -> np.ndarray:

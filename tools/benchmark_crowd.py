@@ -15,27 +15,23 @@ ground-truth boxes; ``--detector`` adds a person detector's time beside it)::
         --detector mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py \\
         --data-root ../shared/data/coco-mini --out-dir work_dirs/crowd
 """
-import argparse
 import os
 import os.path as osp
 
 import torch
 
-from logocap_mmpose.analysis.crowd import (add_detector_columns,
-                                           crowd_images, crowd_plot,
-                                           crowd_table, time_crowd,
+from logocap_mmpose.analysis.crowd import (add_detector_columns, crowd_images,
+                                           crowd_plot, crowd_table, time_crowd,
                                            time_detector)
-from logocap_mmpose.utils.tooling import (build_model, load_config,
-                                          parse_tool_args, short_name,
-                                          write_report)
+from logocap_mmpose.analysis import (build_model, load_config, parse_tool_args,
+                                     short_name, tool_parser, write_report)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='ms/image against people per image, bottom-up models '
-        'beside a top-down one (ground-truth boxes).')
-    parser.add_argument('configs', nargs='+',
-                        help='bottom-up configs (LOGO-CAP, DEKR)')
+    parser = tool_parser(
+        'ms/image against people per image, bottom-up models beside a '
+        'top-down one (ground-truth boxes).',
+        configs=dict(nargs='+', help='bottom-up configs (LOGO-CAP, DEKR)'))
     parser.add_argument('--topdown', default=None,
                         help='a top-down config (e.g. an mmpose:: path)')
     parser.add_argument(
@@ -58,16 +54,8 @@ def parse_args(argv=None):
     parser.add_argument('--canvas', type=int, nargs=2, default=[640, 480],
                         metavar=('W', 'H'),
                         help='composite size (default: 640 480)')
-    parser.add_argument('--warmup', type=int, default=2,
-                        help='untimed runs per model and image (default: 2;'
-                        ' with 1, HRNet-W32 LOGO-CAP timed its first image '
-                        '2x slow)')
-    parser.add_argument('--repeats', type=int, default=3,
-                        help='timed runs; the median counts (default: 3)')
-    parser.add_argument('--device', default='cpu',
-                        help="torch device (default: 'cpu')")
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch\'s choice)')
+    from logocap_mmpose.analysis import add_timing_arguments
+    add_timing_arguments(parser)
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the random weights (default: 0)')
     parser.add_argument('--out-dir', default='work_dirs/crowd',

@@ -10,21 +10,17 @@ Example (CPU-sized pair on coco-mini, random weights when no checkpoint)::
         configs/logocap/coco/dekr_effnetlite0_1xb8-40e_coco-256x256.py \
         --data-root ../shared/data/coco-mini --num-images 10
 """
-import argparse
 
 from logocap_mmpose.analysis.benchmark import run_benchmark
-from logocap_mmpose.utils.tooling import parse_tool_args
+from logocap_mmpose.analysis import parse_tool_args
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(
-        description='LOGO-CAP vs DEKR inference time and LOGO-CAP stage '
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_timing_arguments, comparison_parser)
+    parser = comparison_parser(
+        'LOGO-CAP vs DEKR inference time and LOGO-CAP stage '
         'breakdown (paper Table 4), measured in one run.')
-    parser.add_argument('logocap_config',
-                        help='config of the LOGO-CAP model (LOGOCAPHead)')
-    parser.add_argument('dekr_config',
-                        help='config of the DEKR model to compare with')
     parser.add_argument(
         '--logocap-checkpoint',
         help='LOGO-CAP weights (default: random weights, timing only)')
@@ -41,12 +37,8 @@ def parse_args(argv=None):
         '--num-images', type=int, default=10,
         help='number of images timed, the first by image id (default: 10; '
         '0: all)')
-    parser.add_argument(
-        '--warmup', type=int, default=2,
-        help='untimed runs per model before timing (default: 2)')
-    parser.add_argument(
-        '--repeats', type=int, default=3,
-        help='timed runs per image; the median counts (default: 3)')
+    add_timing_arguments(parser)
+    add_config_arguments(parser, seed='the random weights of a model without a checkpoint')
     parser.add_argument(
         '--proposals', type=int, nargs='+', default=[1, 30],
         help='LOGO-CAP proposal counts of the stage breakdown (default: 1 '
@@ -58,28 +50,15 @@ def parse_args(argv=None):
         'thresholds removed), i.e. equal work (default: the largest '
         '--proposals value; 0: skip)')
     parser.add_argument(
-        '--device', default='cpu',
-        help="torch device, e.g. 'cpu' or 'cuda:0' (default: cpu)")
-    parser.add_argument(
-        '--threads', type=int, default=None,
-        help='torch CPU threads (default: torch\'s choice)')
-    parser.add_argument(
-        '--seed', type=int, default=0,
-        help='torch seed of the random weights of a model without '
-        'checkpoint, so that its proposal counts repeat (default: 0)')
-    parser.add_argument(
         '--skip-changes', action='store_true',
         help='leave out the table that adds the speed changes one at a time '
         '(one flip pass, BatchNorm folding, duplicates dropped before '
         'refining)')
+    parser.add_argument('--out', help='also write the report to this file')
     parser.add_argument(
         '--skip-onnx', action='store_true',
         help='do not export LOGO-CAP to ONNX and time it in onnxruntime '
         '(timed by default where onnxruntime is installed, on the CPU)')
-    parser.add_argument('--out', help='also write the report to this file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='overrides applied to both configs')
     return parse_tool_args(parser, argv)
 
 

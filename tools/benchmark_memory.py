@@ -42,7 +42,7 @@ def busiest_val_image(cfg) -> str:
     root = dataset.get('data_root', '')
     with open(osp.join(root, dataset.ann_file)) as f:
         coco = json.load(f)
-    from logocap_mmpose.utils.tooling import is_labelled_person
+    from logocap_mmpose.analysis import is_labelled_person
     counts: Dict[int, int] = {}
     for ann in coco['annotations']:
         if is_labelled_person(ann):
@@ -71,14 +71,15 @@ def measure(config: str, phase: str, data_root: Optional[str], device: str,
     import logocap_mmpose  # noqa: F401
     from logocap_mmpose.analysis.benchmark import (forced_proposals,
                                                    input_size_of)
-    from logocap_mmpose.utils import memory, tooling
+    from logocap_mmpose import analysis
+    from logocap_mmpose.analysis import memory
 
-    cfg = tooling.load_config(config, data_root=data_root)
+    cfg = analysis.load_config(config, data_root=data_root)
     torch.manual_seed(seed)
-    model = tooling.build_model(cfg, None, device)
+    model = analysis.build_model(cfg, None, device)
     if phase == 'inference':
         image = busiest_val_image(cfg)
-        batch = tooling.prepare_batches(model, [image])[0]
+        batch = analysis.prepare_batches(model, [image])[0]
         with memory.peak_memory(device) as mem, torch.no_grad(), \
                 forced_proposals(model, proposals):
             for _ in range(3):
@@ -118,7 +119,7 @@ def run_child(config: str, phase: str, args) -> dict:
 
 def report(rows: List[dict], cuda: bool) -> str:
     """The markdown table and the LOGO-CAP / DEKR ratio lines."""
-    from logocap_mmpose.utils.tooling import Column, markdown_table
+    from logocap_mmpose.analysis import Column, markdown_table
     columns = [Column('model', 'model'), Column('phase', 'phase'),
                Column('workload', 'workload'),
                Column('peak_rss', 'peak RSS (MiB)', '{:.0f}'),
@@ -141,12 +142,12 @@ def report(rows: List[dict], cuda: bool) -> str:
 
 
 def parse_args(argv=None):
-    from logocap_mmpose.utils.tooling import parse_tool_args
-    parser = argparse.ArgumentParser(
-        description='Peak memory of inference and of a training iteration, '
-        'each config in a fresh process (LOGO-CAP beside DEKR).')
-    parser.add_argument('configs', nargs='+',
-                        help='configs to measure (e.g. LOGO-CAP and DEKR)')
+    from logocap_mmpose.analysis import parse_tool_args, tool_parser
+    parser = tool_parser(
+        'Peak memory of inference and of a training iteration, each config '
+        'in a fresh process (LOGO-CAP beside DEKR).',
+        configs=dict(nargs='+',
+                     help='configs to measure (e.g. LOGO-CAP and DEKR)'))
     parser.add_argument('--data-root',
                         help='COCO-layout folder (overrides the configs\' '
                         'data_root), e.g. ../shared/data/coco-mini')
@@ -154,9 +155,8 @@ def parse_args(argv=None):
                         choices=['inference', 'train'])
     parser.add_argument('--proposals', type=int, default=30,
                         help='proposals forced at inference (default: 30)')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads of the measuring processes')
+    from logocap_mmpose.analysis import add_device_arguments
+    add_device_arguments(parser)
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', help='also write the report to this file')
     parser.add_argument('--child', choices=['inference', 'train'],
@@ -174,7 +174,7 @@ def main(argv=None) -> str:
                          args.device, args.proposals, args.seed)
         print(MARK + json.dumps(result), flush=True)
         return ''
-    from logocap_mmpose.utils.tooling import short_name, write_report
+    from logocap_mmpose.analysis import short_name, write_report
     rows = []
     for config in args.configs:
         for phase in args.phases:

@@ -34,7 +34,6 @@ Example (CPU-sized pair, random weights)::
         configs/logocap/coco/dekr_effnetlite0_1xb8-40e_coco-256x256.py \\
         --frames 40 --batch-sizes 1 8 --threads 2 --out video_fps.md
 """
-import argparse
 
 from logocap_mmpose.analysis.video import DEFAULT_IMG_DIR, run_video_benchmark
 
@@ -42,12 +41,13 @@ from logocap_mmpose.analysis.video import DEFAULT_IMG_DIR, run_video_benchmark
 # --------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------
-def parse_args(argv=None) -> argparse.Namespace:
-    from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(
-        description='Frames per second of MMPose\'s inferencer on a video at '
-        'batch size 1 and N (BatchedMMPoseInferencer), one markdown table.')
-    parser.add_argument('config', help='pose config (e.g. LOGO-CAP)')
+def parse_args(argv=None):
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_timing_arguments, tool_parser)
+    parser = tool_parser(
+        'Frames per second of MMPose\'s inferencer on a video at '
+        'batch size 1 and N (BatchedMMPoseInferencer), one markdown table.',
+        config='pose config (e.g. LOGO-CAP)')
     parser.add_argument(
         'second_config', nargs='?',
         help='optional second config timed alike (e.g. its DEKR peer)')
@@ -72,28 +72,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--batch-sizes', type=int, nargs='+', default=[1, 8],
         help='frames per model step, each timed (default: 1 8)')
-    parser.add_argument(
-        '--device', default='cpu',
-        help="torch device, e.g. 'cpu', 'cuda' or 'cuda:0' (default: cpu)")
-    parser.add_argument(
-        '--threads', type=int, default=None,
-        help='torch CPU threads (default: torch\'s choice)')
+    add_timing_arguments(parser, warmup=1, repeats=1)
+    add_config_arguments(parser, seed='the random weights')
     parser.add_argument('--no-flip', action='store_true',
                         help='flip test off (default: on, whatever the '
                         'config says)')
-    parser.add_argument(
-        '--warmup', type=int, default=1,
-        help='untimed runs over the video before timing each batch size '
-        '(default: 1)')
-    parser.add_argument(
-        '--repeats', type=int, default=1,
-        help='timed runs over the video; the median counts (default: 1)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the random weights (default: 0)')
     parser.add_argument('--out', help='also write the table to this file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='overrides applied to both configs')
     args = parser.parse_args(argv)
     if any(b < 1 for b in args.batch_sizes):
         parser.error('--batch-sizes must be >= 1')

@@ -30,21 +30,17 @@ evaluated with the config it was released with; what differs is listed
 under the table). ``proposals/image``: LOGO-CAP's refined proposals, DEKR's
 instances decoded before pose NMS.
 """
-import argparse
 
 from logocap_mmpose.analysis.compare import run_comparison
-from logocap_mmpose.utils.tooling import parse_tool_args
+from logocap_mmpose.analysis import parse_tool_args
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(
-        description='Train (or load), evaluate and time LOGO-CAP and DEKR '
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_timing_arguments, comparison_parser)
+    parser = comparison_parser(
+        'Train (or load), evaluate and time LOGO-CAP and DEKR '
         'from matching configs; print one markdown table.')
-    parser.add_argument('logocap_config',
-                        help='config of the LOGO-CAP model (LOGOCAPHead)')
-    parser.add_argument('dekr_config',
-                        help='matching config of the DEKR model')
     parser.add_argument('--logocap-checkpoint',
                         help='skip training LOGO-CAP, use these weights')
     parser.add_argument('--dekr-checkpoint',
@@ -65,25 +61,11 @@ def parse_args(argv=None):
         '(baseline, kems_only, kams_only)')
     parser.add_argument('--time-images', type=int, default=10,
                         help='val images timed (0: all)')
-    parser.add_argument(
-        '--warmup', type=int, default=2,
-        help='untimed runs per model before timing (default: 2)')
-    parser.add_argument(
-        '--repeats', type=int, default=3,
-        help='timed runs per image; the median counts (default: 3)')
-    parser.add_argument(
-        '--device', default='cpu',
-        help="torch device of the timing runs, e.g. 'cpu' or 'cuda:0' "
-        '(default: cpu)')
-    parser.add_argument(
-        '--threads', type=int, default=None,
-        help='torch CPU threads (default: torch\'s choice)')
+    add_timing_arguments(parser)
+    add_config_arguments(parser)
     parser.add_argument('--allow-mismatch', action='store_true',
                         help='compare even if the configs do not match')
     parser.add_argument('--out', help='also write the table to this file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='overrides applied to both configs')
     return parse_tool_args(parser, argv)
 
 

@@ -11,7 +11,6 @@ checks it. ``--config`` names the config whose model must load the result
 (default: the official config of that architecture). The logic lives in
 ``logocap_mmpose/utils/official_checkpoint.py``.
 """
-import argparse
 import sys
 
 import logocap_mmpose  # noqa: F401  (registers the plugin)
@@ -20,11 +19,12 @@ from logocap_mmpose.utils.official_checkpoint import (
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Convert the authors' LOGO-CAP checkpoint "
-        '(logocap-hrnet-w{32,48}-coco.pth.tar) into an MMPose checkpoint')
-    parser.add_argument('src', help="the authors' checkpoint")
-    parser.add_argument('dst', help='output MMEngine checkpoint (.pth)')
+    from logocap_mmpose.analysis import tool_parser
+    parser = tool_parser(
+        "Convert the authors' LOGO-CAP checkpoint "
+        '(logocap-hrnet-w{32,48}-coco.pth.tar) into an MMPose checkpoint',
+        src="the authors' checkpoint",
+        dst='output MMEngine checkpoint (.pth)')
     parser.add_argument('--arch', choices=['w32', 'w48'],
                         help='expected HRNet width (checked; inferred from '
                         'the weights when omitted)')

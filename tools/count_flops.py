@@ -10,23 +10,23 @@ Example::
         configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \\
         --proposals 1 30
 """
-import argparse
 from typing import Optional, Sequence, Tuple
 
 import torch.nn as nn
 
 from logocap_mmpose.analysis.flops import (count_flops, default_input_shape,
                                            render)
-from logocap_mmpose.utils.tooling import build_model, load_config
+from logocap_mmpose.analysis import build_model, load_config
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(
-        description='FLOPs of a LOGO-CAP model including the refinement '
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_device_arguments, tool_parser)
+    parser = tool_parser(
+        'FLOPs of a LOGO-CAP model including the refinement '
         '(paper Table 4 rows: backbone, heads, refinement at N proposals, '
-        'total).')
-    parser.add_argument('config', help='config of a LOGO-CAP model')
+        'total).',
+        config='config of a LOGO-CAP model')
     parser.add_argument(
         '--input-shape', type=int, nargs='+', default=None,
         help='input H W (one value: square; default: the codec input_size)')
@@ -37,12 +37,8 @@ def parse_args(argv=None):
         '--flip-test', action='store_true',
         help='count the dense network twice (image and flip), as a flip '
         'test runs it (default: one pass, as get_flops)')
-    parser.add_argument(
-        '--device', default='cpu',
-        help="torch device of the traced model (default: cpu)")
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='config overrides (key=value)')
+    add_device_arguments(parser, threads=False)
+    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 

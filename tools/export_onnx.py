@@ -41,25 +41,24 @@ Needs the ``onnx`` extra (``pip install -e .[onnx]``)::
     # -> logocap_effnetlite0_256x256.onnx and
     #    logocap_effnetlite0_256x256_refinement.onnx
 """
-import argparse
 import os.path as osp
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 
 def parse_args(argv=None):
     from logocap_mmpose.models.refinement import MODES
-    parser = argparse.ArgumentParser(
-        description='Export a LOGO-CAP model to ONNX: the dense network and '
+    from logocap_mmpose.analysis import tool_parser
+    parser = tool_parser(
+        'Export a LOGO-CAP model to ONNX: the dense network and '
         '(unless --dense-only) the refinement. Proposal decoding, flip fusion '
         'and pose NMS stay in Python (logocap_mmpose.deploy.'
-        'ONNXRuntimePipeline).')
-    parser.add_argument('config', help='LOGO-CAP config file')
-    parser.add_argument('checkpoint',
-                        help="checkpoint file ('none': random weights)")
-    parser.add_argument('out', help='output .onnx file of the dense network '
+        'ONNXRuntimePipeline).',
+        config='LOGO-CAP config file',
+        checkpoint="checkpoint file ('none': random weights)",
+        out='output .onnx file of the dense network '
                         '(with --one-graph: of the whole model)')
     parser.add_argument(
         '--refinement-out',
@@ -91,9 +90,8 @@ def parse_args(argv=None):
                         help='ONNX opset (the refinement needs >= 16)')
     parser.add_argument('--no-check', action='store_true',
                         help='skip the onnxruntime checks after export')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='config overrides (key=value)')
+    from logocap_mmpose.analysis import add_config_arguments
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
     from logocap_mmpose.deploy import missing_reason
     missing = missing_reason('tools/export_onnx.py', ['onnx'])
@@ -151,18 +149,13 @@ def main(argv=None) -> dict:
               '(B, N, K); B, N, h, w free. In Python: flip fusion, proposal '
               'decoding, pose NMS (logocap_mmpose.deploy.'
               'ONNXRuntimePipeline)')
-    if args.no_check:
+    from logocap_mmpose.deploy import ONNXDenseNetwork, ONNXRefinement
+    outputs = None if args.no_check else both_outputs(
+        lambda: ONNXDenseNetwork(args.out), DenseNetwork(model, preprocess),
+        shape, preprocess)
+    if outputs is None:
         return report
-    try:
-        from logocap_mmpose.deploy import ONNXDenseNetwork, ONNXRefinement
-        network = ONNXDenseNetwork(args.out)
-    except ImportError as exc:  # onnxruntime missing (one line)
-        print(f'no onnxruntime check: {exc}')
-        return report
-    x = random_input(shape, preprocess)
-    with torch.no_grad():
-        expected = DenseNetwork(model, preprocess)(x)
-    got = network(x.numpy())
+    expected, got = outputs
     diffs, scales = {}, {}
     for name, e, g in zip(('heatmaps', 'displacements', 'embedding'),
                           expected, got):
@@ -186,6 +179,20 @@ def random_input(shape, preprocess) -> torch.Tensor:
     return x * 255 if preprocess else x * 2 - 1
 
 
+def both_outputs(open_graph, network, shape, preprocess):
+    """PyTorch's ``network`` and the exported graph (``open_graph()``) on
+    the seeded random input, or None (printed) without onnxruntime."""
+    try:
+        graph = open_graph()
+    except ImportError as exc:  # onnxruntime missing (one line)
+        print(f'no onnxruntime check: {exc}')
+        return None
+    x = random_input(shape, preprocess)
+    with torch.no_grad():
+        expected = network(x)
+    return expected, graph(x.numpy())
+
+
 def export_whole(model, args, shape, preprocess) -> dict:
     """``--one-graph``: export the one graph and, unless ``--no-check``,
     compare onnxruntime with ``OneGraphNetwork`` on a random input."""
@@ -203,18 +210,14 @@ def export_whole(model, args, shape, preprocess) -> dict:
           f'{" raw BGR 0-255" if preprocess else " preprocessed"}; outputs '
           'keypoints (B, M, K, 2), keypoint_scores (B, M, K), pose_scores '
           '(B, M), num_people (B,)')
-    if args.no_check:
+    from logocap_mmpose.deploy import ONNXOneGraph
+    outputs = None if args.no_check else both_outputs(
+        lambda: ONNXOneGraph(args.out),
+        OneGraphNetwork(model, test_cfg, preprocess).eval(), shape,
+        preprocess)
+    if outputs is None:
         return report
-    try:
-        from logocap_mmpose.deploy import ONNXOneGraph
-        graph = ONNXOneGraph(args.out)
-    except ImportError as exc:  # onnxruntime missing (one line)
-        print(f'no onnxruntime check: {exc}')
-        return report
-    x = random_input(shape, preprocess)
-    with torch.no_grad():
-        expected = OneGraphNetwork(model, test_cfg, preprocess).eval()(x)
-    got = graph(x.numpy())
+    expected, got = outputs
     n = int(expected[3][0])
     check = dict(num_people=n, same_count=int(got['num_people'][0]) == n,
                  max_keypoint_diff_px=float(np.abs(

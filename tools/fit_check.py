@@ -21,27 +21,26 @@ Example (about 15 minutes on 2 CPU cores)::
         configs/logocap/coco/logocap_effnetlite0_1xb8-40e_coco-256x256.py \\
         --data-root ../shared/data/coco-mini --epochs 100 --out fit.md
 """
-import argparse
 
-from mmengine.config import DictAction
 
 from logocap_mmpose.analysis.fit import EXTRA_ROWS, MODES, run_fit_check
-from logocap_mmpose.utils.tooling import parse_tool_args
+from logocap_mmpose.analysis import parse_tool_args
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        description='Train a LOGO-CAP config on a few images and score '
-        'every test_cfg.mode on them (the ablation-fit benchmark).')
-    parser.add_argument('config', help='LOGO-CAP config file')
+    from logocap_mmpose.analysis import tool_parser
+    parser = tool_parser(
+        'Train a LOGO-CAP config on a few images and score '
+        'every test_cfg.mode on them (the ablation-fit benchmark).',
+        config='LOGO-CAP config file')
+    parser.add_argument('--img-prefix', default='train2017/',
+                        help='image folder, relative to --data-root')
     parser.add_argument(
         '--data-root', default='../shared/data/coco-mini',
         help='COCO-style root with annotations/ and the image folder')
     parser.add_argument(
         '--ann-file', default='annotations/person_keypoints_train2017.json',
         help='annotation file, relative to --data-root')
-    parser.add_argument('--img-prefix', default='train2017/',
-                        help='image folder, relative to --data-root')
     parser.add_argument('--num-images', type=int, default=16,
                         help='images to fit (the first ones by id that hold '
                         'a person with keypoints)')
@@ -63,9 +62,8 @@ def parse_args():
                         'final checkpoint go here')
     parser.add_argument('--out', help='also write the table to this file')
     parser.add_argument('--seed', type=int, default=0, help='random seed')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='config overrides (key=value), applied after the fit settings')
+    from logocap_mmpose.analysis import add_config_arguments
+    add_config_arguments(parser)
     return parse_tool_args(parser)
 
 

@@ -21,27 +21,27 @@ Example (coco-mini val, a checkpoint of ``tools/fit_check.py``)::
         work_dirs/fit/epoch_100.pth --data-root ../shared/data/coco-mini \\
         --out-dir work_dirs/upper_bound
 """
-import argparse
 import json
 import os
 import os.path as osp
 from typing import List, Optional
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 from logocap_mmpose.models.refinement import MODES
-from logocap_mmpose.utils.tooling import (labelled_image_ids, parse_tool_args,
-                                          write_coco_subset)
+from logocap_mmpose.analysis import (labelled_image_ids, parse_tool_args,
+                                     write_coco_subset)
 
 DEFAULT_WINDOWS = [1, 3, 5, 7, 9, 11]
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='AP of the initial (centre-offset) poses and of their '
-        's x s local-window oracles (the paper\'s Fig. 2 upper bound).')
-    parser.add_argument('config', help='LOGO-CAP config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    from logocap_mmpose.analysis import tool_parser
+    parser = tool_parser(
+        'AP of the initial (centre-offset) poses and of their '
+        's x s local-window oracles (the paper\'s Fig. 2 upper bound).',
+        config='LOGO-CAP config file',
+        checkpoint='checkpoint file')
     parser.add_argument(
         '--data-root', help='COCO-style root with annotations/ and the '
         "image folder (default: the config's test set)")
@@ -71,12 +71,18 @@ def parse_args(argv=None):
         choices=['none', 'product', 'replace'],
         help='score each --modes row with these test_cfg.kam_score values '
         "(none: the heatmap score; default: the config's own setting)")
+    parser.add_argument(
+        '--pose-scores', nargs='+', default=[],
+        choices=['heatmap', 'quality', 'product'],
+        help='score each --modes row with these test_cfg.pose_score values '
+        "(quality, product: the learned pose-quality score of a head with "
+        "quality_cfg; default: the config's own setting)")
     parser.add_argument('--out-dir', default='work_dirs/upper_bound',
                         help='upper_bound.md / .png / .json go here')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='config overrides (key=value), applied last')
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_device_arguments)
+    add_device_arguments(parser, threads=False)
+    add_config_arguments(parser)
     return parse_tool_args(parser, argv)
 
 
@@ -135,9 +141,10 @@ def main(argv=None) -> str:
     from mmengine.runner import Runner
 
     import logocap_mmpose  # noqa: F401  (registers the plugin)
-    from logocap_mmpose.evaluation import (correlation_table,
-                                           evaluate_upper_bound,
-                                           upper_bound_table, plot_upper_bound)
+    from logocap_mmpose.analysis.upper_bound import (correlation_table,
+                                                     evaluate_upper_bound,
+                                                     upper_bound_table,
+                                                     plot_upper_bound)
     from mmpose.apis import init_model
 
     init_default_scope('mmpose')
@@ -148,7 +155,8 @@ def main(argv=None) -> str:
     kam_scores = [None if k == 'none' else k for k in args.kam_scores]
     result = evaluate_upper_bound(model, dataloader, cfg.test_evaluator,
                                   args.windows, args.modes, progress=True,
-                                  kam_scores=kam_scores)
+                                  kam_scores=kam_scores,
+                                  pose_scores=args.pose_scores)
     table = upper_bound_table(result)
     n = len(dataloader.dataset)
     note = (f'{n} images of {cfg.test_dataloader.dataset.ann_file}; '

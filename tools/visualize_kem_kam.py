@@ -6,7 +6,7 @@ the pose NMS) and keypoints it draws, in one PNG: the initial pose, the local
 KEM grid, the KAM, the global KEM window before and after the contextual
 adaptation, and the final keypoint. The image goes through the config's test
 pipeline; everything is drawn in input pixels. The drawing lives in
-``logocap_mmpose/visualization/kem_kam.py``.
+``logocap_mmpose/analysis/kem_kam.py``.
 
 Example (a checkpoint of ``tools/fit_check.py``, one of its fitted images)::
 
@@ -16,21 +16,19 @@ Example (a checkpoint of ``tools/fit_check.py``, one of its fitted images)::
         work_dirs/fit/epoch_100.pth --person 0 \\
         --keypoints left_wrist right_wrist 0 --out kem_kam.png
 """
-import argparse
 import os
 import os.path as osp
 
-from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Draw the initial pose, local KEM, KAM, global KEM '
-        'before / after adaptation and final keypoints of one person.')
-    parser.add_argument('img', help='image file')
-    parser.add_argument('config', help='LOGO-CAP config file')
-    parser.add_argument(
-        'checkpoint', help="checkpoint file ('none': random weights, to try "
+    from logocap_mmpose.analysis import tool_parser
+    parser = tool_parser(
+        'Draw the initial pose, local KEM, KAM, global KEM '
+        'before / after adaptation and final keypoints of one person.',
+        img='image file',
+        config='LOGO-CAP config file',
+        checkpoint="checkpoint file ('none': random weights, to try "
         'the tool)')
     parser.add_argument(
         '--person', type=int, default=0,
@@ -40,10 +38,10 @@ def parse_args(argv=None):
         help='keypoint indices or names (default: the 3 that the refinement '
         'moved most)')
     parser.add_argument('--out', default='kem_kam.png', help='output PNG')
-    parser.add_argument('--device', default='cpu', help="e.g. 'cuda:0'")
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, default={},
-        help='config overrides (key=value)')
+    from logocap_mmpose.analysis import (
+        add_config_arguments, add_device_arguments)
+    add_device_arguments(parser, threads=False)
+    add_config_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -54,9 +52,9 @@ def main(argv=None) -> dict:
     from mmengine.registry import init_default_scope
 
     import logocap_mmpose  # noqa: F401  (registers the plugin)
-    from logocap_mmpose.utils.tooling import (build_model, load_config,
-                                              prepare_batches)
-    from logocap_mmpose.visualization import visualize_kem_kam
+    from logocap_mmpose.analysis import (build_model, load_config,
+                                         prepare_batches)
+    from logocap_mmpose.analysis.kem_kam import visualize_kem_kam
 
     init_default_scope('mmpose')
     cfg = load_config(args.config, cfg_options=args.cfg_options)

@@ -67,14 +67,11 @@ import torch
 import torch.nn as nn
 
 from ..models.profiling import BACKBONE, HEAD, HEAD_STAGES, PREPROCESS
-from ..utils.tooling import (Column, Stopwatch, Timing, build_model,
-                             count_params, count_workload, is_logocap,
-                             load_config, markdown_table, overridden,
-                             prepare_batches, proposals_word,
-                             set_test_options, short_name,
-                             test_options, time_end_to_end,
-                             time_ratio_sentence, val_image_paths,
-                             workload_note, write_report)
+from . import (Column, Stopwatch, Timing, build_model, count_params,
+               count_workload, is_logocap, load_config, markdown_table,
+               overridden, prepare_batches, proposals_word, set_test_options,
+               short_name, test_options, time_end_to_end, time_ratio_sentence,
+               val_image_paths, workload_note, write_report)
 
 KEYS = ('DEKR', 'LOGO-CAP')  # table order
 #: the estimator types built as LOGOCAPPoseEstimator to carry the ranges
@@ -421,8 +418,9 @@ def time_onnx(subject: Subject, forced: Optional[int],
                                        export_dense_for_batches,
                                        export_one_graph,
                                        export_refinement_onnx,
-                                       preprocess_from_config,
-                                       time_one_graph, time_onnxruntime)
+                                       preprocess_from_config)
+
+    from .timing import time_one_graph, time_onnxruntime
     model, batches = subject.model, subject.batches
     warmup, repeats = timed['warmup'], timed['repeats']
     preprocess = preprocess_from_config(model.cfg)

@@ -6,7 +6,7 @@ For each model it trains with the same budget with MMPose's own
 set with the same ``CocoMetric``, times inference on the same images and
 device with the same test settings (flip on for both, warm-up, median of
 repeats; see ``tools/benchmark_inference.py``; both tools share
-``logocap_mmpose/utils/tooling.py``) and counts parameters. It
+``logocap_mmpose/analysis/inputs.py``) and counts parameters. It
 prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, the
 proposals and instances per image while timed, params)
 with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
@@ -29,11 +29,10 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ..utils.tooling import (Column, build_model, count_params, is_logocap,
-                             load_config, markdown_table, prepare_batches,
-                             set_test_options, short_name, test_options,
-                             time_end_to_end, time_ratio_sentence,
-                             val_image_paths, workload_note, write_report)
+from . import (Column, build_model, count_params, is_logocap, load_config,
+               markdown_table, prepare_batches, set_test_options, short_name,
+               test_options, time_end_to_end, time_ratio_sentence,
+               val_image_paths, workload_note, write_report)
 
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('APM', 'coco/AP (M)'),

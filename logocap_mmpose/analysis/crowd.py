@@ -28,8 +28,7 @@ import cv2
 import numpy as np
 import torch.nn as nn
 
-from ..utils.tooling import (Column, is_labelled_person, markdown_table,
-                             time_test_step)
+from . import (Column, is_labelled_person, markdown_table, time_test_step)
 from .benchmark import forced_proposals
 
 Box = Tuple[float, float, float, float]  # x1, y1, x2, y2
@@ -130,7 +129,7 @@ def time_crowd(models: Dict[str, Tuple[nn.Module, bool]],
     Returns:
         list[dict]: rows ``{'people': n, name: ms, ...}``, by count.
     """
-    from ..utils.tooling import prepare_batches
+    from . import prepare_batches
     rows = {n: dict(people=n) for n in images}
     for name, (model, topdown) in models.items():
         for n, (path, boxes) in images.items():
@@ -155,7 +154,7 @@ def time_detector(config: str, images: Dict[int, Tuple[str, List[Box]]],
     The detector (random weights, built from ``config``) runs as
     ``mmdet.apis.inference_detector`` runs it: the config's test pipeline
     prepares the image (untimed, as for the pose models), ``test_step``
-    is timed by :func:`~logocap_mmpose.utils.tooling.time_test_step`.
+    is timed by :func:`~logocap_mmpose.analysis.time_test_step`.
 
     Args:
         config (str): MMDetection config, a file or ``mmdet::path.py``.
@@ -173,7 +172,7 @@ def time_detector(config: str, images: Dict[int, Tuple[str, List[Box]]],
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.registry import DefaultScope
 
-    from ..utils.tooling import config_file
+    from . import config_file
     torch.manual_seed(seed)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = init_detector(config_file(config), None, device=device)

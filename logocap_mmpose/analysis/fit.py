@@ -17,9 +17,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from ..models.refinement import MODES  # noqa: F401  (the table's rows)
-from ..utils.tooling import (Column, Stopwatch, labelled_image_ids,
-                             load_config, markdown_table, write_coco_subset,
-                             write_report)
+from . import (Column, Stopwatch, labelled_image_ids, load_config,
+               markdown_table, write_coco_subset, write_report)
 
 # extra rows: row name -> (test mode, kams_only_decode or None for the
 # config's, test_cfg.kam_score)

@@ -60,8 +60,7 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..utils.tooling import (Column, is_logocap, markdown_table,
-                             proposals_word, short_name)
+from . import (Column, is_logocap, markdown_table, proposals_word, short_name)
 
 #: samples that one bilinear interpolation costs (MMEngine's grid_sampler)
 BILINEAR_FLOPS = 4

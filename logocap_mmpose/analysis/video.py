@@ -19,28 +19,20 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..utils.tooling import (Column, Stopwatch, load_config, markdown_table,
-                             short_name, write_report)
+from . import (Column, Stopwatch, load_config, markdown_table, short_name,
+               write_report)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_IMG_DIR = osp.join(osp.dirname(REPO), 'shared', 'data', 'coco-mini',
                            'val2017')
 
-COLUMNS = [
-    Column('config', 'config'),
-    Column('weights', 'weights'),
-    Column('device', 'device'),
-    Column('threads', 'threads'),
-    Column('flip', 'flip test'),
-    Column('batch_size', 'batch size'),
-    Column('steps', 'model steps'),
-    Column('frames', 'frames'),
-    Column('poses', 'poses/frame', '{:.1f}'),
-    Column('seconds', 's', '{:.2f}'),
-    Column('fps', 'fps', '{:.2f}'),
-    Column('speedup', 'vs first batch size', '{:.2f}x'),
-    Column('note', 'note'),
-]
+COLUMNS = [Column(*spec) for spec in (
+    ('config', 'config'), ('weights', 'weights'), ('device', 'device'),
+    ('threads', 'threads'), ('flip', 'flip test'),
+    ('batch_size', 'batch size'), ('steps', 'model steps'),
+    ('frames', 'frames'), ('poses', 'poses/frame', '{:.1f}'),
+    ('seconds', 's', '{:.2f}'), ('fps', 'fps', '{:.2f}'),
+    ('speedup', 'vs first batch size', '{:.2f}x'), ('note', 'note'))]
 
 
 # --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Deployment: ONNX export of the dense network and of the refinement, and
 inference with either or both in onnxruntime; the whole model as one graph
-(``one_graph.py``) (``onnx`` / ``onnxruntime``
+(``one_graph.py``). ``onnx`` / ``onnxruntime``
 are an optional extra, imported only when used, through ``_imports``: a
-missing one is a one-line ``ImportError`` that names the fix)."""
+missing one is a one-line ``ImportError`` that names the fix."""
 from ._imports import import_optional, missing_reason
 from .onnx_export import (DenseNetwork, ONNXDenseNetwork, choose_network,
                           export_onnx, onnx_inference, predict_from_maps,
@@ -13,12 +13,10 @@ from .refinement_export import (ONNXRefinement, RefinementNetwork,
 from .settings import (EXPORT_DECISIONS, ONE_GRAPH_DECISIONS,
                        check_one_graph_cfg, check_test_cfg)
 from .one_graph import (ONNXOneGraph, OneGraphNetwork, PosesFromMaps,
-                        export_one_graph, one_graph_inference,
-                        pipeline_resize)
+                        export_one_graph, one_graph_inference, pipeline_resize)
 from logocap_runtime import to_image_pixels, unpack_poses
 from .runtime import (ONNXRuntimePipeline, batch_canvas_shapes,
-                      export_dense_for_batches, export_full_model,
-                      time_one_graph, time_onnxruntime)
+                      export_dense_for_batches, export_full_model)
 
 __all__ = [
     'DenseNetwork', 'ONNXDenseNetwork', 'choose_network', 'export_onnx',
@@ -30,6 +28,6 @@ __all__ = [
     'one_graph_inference', 'pipeline_resize', 'to_image_pixels',
     'unpack_poses',
     'ONNXRuntimePipeline', 'batch_canvas_shapes', 'export_dense_for_batches',
-    'export_full_model', 'time_one_graph', 'time_onnxruntime', 'import_optional',
+    'export_full_model', 'import_optional',
     'missing_reason'
 ]

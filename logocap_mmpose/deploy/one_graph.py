@@ -27,8 +27,11 @@ decoding reads):
 - ``inputs`` (B, 3, H, W) float32: preprocessed images, or raw BGR 0..255
   with the normalisation inside (``preprocess``);
 - ``keypoints`` (B, M, K, 2) input pixels, ``keypoint_scores`` (B, M, K),
-  ``pose_scores`` (B, M) (the mean keypoint score) and ``num_people`` (B,)
-  int64: the first ``num_people[b]`` rows of image ``b`` are its poses,
+  ``pose_scores`` (B, M) (the mean keypoint score), ``num_people`` (B,)
+  int64 and ``pose_quality`` (B, M), the OKS the head's quality head
+  predicts for each pose (``models/quality.py``; 0 without one, and what
+  ``test_cfg.pose_score`` scores by): the first ``num_people[b]`` rows of
+  image ``b`` are its poses,
   best first; the rows after them are padding (score 0, keypoints of
   discarded proposals). M is the most poses the NMS keeps: ``max_proposals``
   (the codec's ``decode_max_instances`` when None), at most
@@ -62,6 +65,7 @@ from ..models.heads.head_config import TEST_CFG
 from ..models.inference import flip_fuse
 from ..models.pose_nms import (duplicate_proposals, pose_nms_tensor,
                                sort_kept)
+from ..models.quality import PooledCMP, predicted_quality, scored_by
 from ..models.refinement import kam_pose_scores, refine
 from ._imports import import_optional
 from .onnx_export import INPUT_NAME, DenseNetwork
@@ -74,7 +78,7 @@ META_ONE_GRAPH = META_KEY
 MAP_NAMES = ('heatmaps', 'displacements', 'embedding')
 #: the test settings fixed in the graph (its metadata)
 GRAPH_SETTINGS = ('flip_test', 'mode', 'max_proposals', 'nms_before_refine',
-                  'kam_score', 'nms_dist_thr', 'nms_joints_thr',
+                  'kam_score', 'pose_score', 'nms_dist_thr', 'nms_joints_thr',
                   'max_num_people', 'nms_order')
 
 
@@ -98,6 +102,8 @@ class PosesFromMaps(nn.Module):
         self.settings = dict(settings)
         self.refinement = RefinementNetwork(head, settings['mode'])
         self.decoder = head.decoder
+        # what models.quality.predicted_quality reads of a head
+        self.quality, self.quality_cfg = head.quality, head.quality_cfg
 
     def max_people(self, map_shape: Tuple[int, int]) -> int:
         """M, the poses per image the graph returns, for (h, w) maps."""
@@ -125,15 +131,24 @@ class PosesFromMaps(nn.Module):
         head_rows = torch.arange(count, device=count.device)
         tail_rows = torch.arange(count, initial.shape[1], device=count.device)
         refinement = self.refinement
+        cmp = refinement.cmp if self.quality is None else \
+            PooledCMP(refinement.cmp)
         keypoints, scores, kams = refine(
-            refinement.mode, refinement.geometry, refinement.cmp,
+            refinement.mode, refinement.geometry, cmp,
             heatmaps[:, :refinement.num_keypoints], embedding,
             initial.index_select(1, head_rows))
+        quality = predicted_quality(self, scores,
+                                    center_scores.index_select(1, head_rows),
+                                    kams, cmp)
         scores = kam_pose_scores(scores, kams, cfg['kam_score'])
         tail = initial.index_select(1, tail_rows)
         keypoints = torch.cat((keypoints, tail), 1)
+        zeros = torch.zeros_like(tail[..., 0, 0])
         scores = torch.cat((scores, torch.zeros_like(tail[..., 0])), 1)
-        scores = scores * center_scores[..., None]
+        quality = zeros.new_zeros(keypoints.shape[:2]) if quality is None \
+            else torch.cat((quality, zeros), 1)
+        scores = scored_by(cfg['pose_score'],
+                           scores * center_scores[..., None], quality)
         pose_scores = scores.mean(-1)
         valid = valid & (pose_scores > 0)
         if cfg['nms_dist_thr'] > 0:
@@ -143,14 +158,15 @@ class PosesFromMaps(nn.Module):
                                    cfg['max_num_people'], cfg['nms_order'])
         else:
             kept = valid
-        kept, pose_scores, keypoints, scores, count = sort_kept(
-            kept, pose_scores, keypoints, scores)
+        kept, pose_scores, keypoints, scores, quality, count = sort_kept(
+            kept, pose_scores, keypoints, scores, quality)
         M = self.max_people(heatmaps.shape[-2:])
         # the padding rows score 0
         pose_scores = pose_scores * kept.to(pose_scores.dtype)
         scores = scores * kept[..., None].to(scores.dtype)
+        quality = quality * kept.to(quality.dtype)
         return (keypoints[:, :M], scores[:, :M], pose_scores[:, :M],
-                count.clamp(max=M))
+                count.clamp(max=M), quality[:, :M])
 
 
 class OneGraphNetwork(nn.Module):
@@ -179,8 +195,7 @@ class OneGraphNetwork(nn.Module):
         self.flip_indices = list(model.dataset_meta['flip_indices']) \
             if self.settings['flip_test'] else None
 
-    def forward(self, inputs: Tensor) -> Tuple[Tensor, Tensor, Tensor,
-                                               Tensor]:
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         """Poses of a batch.
 
         Args:
@@ -189,8 +204,9 @@ class OneGraphNetwork(nn.Module):
 
         Returns:
             tuple: ``keypoints`` (B, M, K, 2) input pixels,
-            ``keypoint_scores`` (B, M, K), ``pose_scores`` (B, M) and
-            ``num_people`` (B,) int64, the poses best first.
+            ``keypoint_scores`` (B, M, K), ``pose_scores`` (B, M),
+            ``num_people`` (B,) int64 and ``pose_quality`` (B, M), the
+            poses best first.
         """
         if self.flip_indices is not None:  # image and flip: one batch
             B = inputs.shape[0]

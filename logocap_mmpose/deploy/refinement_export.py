@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from logocap_runtime import graph_metadata
 from logocap_runtime import make_session  # noqa: F401 (re-exported)
 
 from ..models.refinement import check_mode, refine
@@ -189,10 +190,8 @@ class ONNXRefinement:
                  threads: Optional[int] = None):
         self.session = make_session(path, providers, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
-        if META_REFINEMENT not in meta:
-            raise ValueError(f'{path} is not a LOGO-CAP refinement graph '
-                             f'(no {META_REFINEMENT!r} metadata)')
-        info = json.loads(meta[META_REFINEMENT])
+        info = graph_metadata(meta, META_REFINEMENT, path,
+                              'refinement graph')
         self.mode = info['mode']
         self.num_keypoints = int(info['num_keypoints'])
         self.stride = float(info['stride'])

@@ -1,5 +1,5 @@
 """The whole LOGO-CAP model in onnxruntime: both exported graphs, the
-Python steps between them, and their timing.
+Python steps between them.
 
 - :func:`export_full_model`: the dense network (``onnx_export.py``) and the
   refinement (``refinement_export.py``) of a model, two ``.onnx`` files;
@@ -9,11 +9,8 @@ Python steps between them, and their timing.
   onnxruntime. What stays in Python: the data preprocessing, the flip of
   the input, the flip fusion of the maps, the proposal decoding (centre NMS,
   ``decoder.decode_batch``), the scores times the centre scores, the pose
-  NMS and packing, and the mapping back to image pixels;
-- :func:`time_onnxruntime`: milliseconds per image of that pipeline, and
-  :func:`time_one_graph` of the whole model as one graph
-  (``one_graph.py``), both timed by ``utils.tooling.time_test_step``, the
-  loop that times ``model.test_step``.
+  NMS and packing, and the mapping back to image pixels (timed by
+  ``analysis.timing.time_onnxruntime``).
 """
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
@@ -130,70 +127,3 @@ class ONNXRuntimePipeline:
         place, as there) -> list[PoseDataSample] with ``pred_instances`` in
         image pixels."""
         return onnx_inference(self.model, self.dense, data, self.refinement)
-
-
-def time_onnxruntime(model: nn.Module,
-                     dense: Union[DenseLike, Sequence[DenseLike]],
-                     refinement: Union[str, ONNXRefinement],
-                     batches: Sequence[dict],
-                     warmup: int = 2,
-                     repeats: int = 3,
-                     threads: Optional[int] = None,
-                     providers: Optional[Sequence[str]] = None) -> float:
-    """Milliseconds per image of :class:`ONNXRuntimePipeline` (both graphs,
-    the Python between them and the mapping back), timed by
-    ``utils.tooling.time_test_step`` as it times ``model.test_step``.
-
-    Args:
-        model (BottomupPoseEstimator): the LOGO-CAP model the graphs come
-            from (with the ``test_cfg`` to time).
-        dense (str | ONNXDenseNetwork | Sequence): dense graph(s), see
-            :class:`ONNXRuntimePipeline`.
-        refinement (str | ONNXRefinement): the refinement graph.
-        batches (Sequence[dict]): test batches, e.g.
-            ``tooling.prepare_batches(model, paths)``.
-        warmup (int): untimed runs.
-        repeats (int): timed runs per batch (the median counts).
-        threads (int, optional): onnxruntime intra-op threads (default:
-            ``torch.get_num_threads()``, the threads PyTorch uses).
-        providers (Sequence[str], optional): execution providers (CPU).
-    """
-    from ..utils.tooling import time_test_step
-    if threads is None:
-        threads = torch.get_num_threads()
-    pipeline = ONNXRuntimePipeline(model, dense, refinement, providers,
-                                   threads)
-    return time_test_step(model, batches, warmup, repeats, run=pipeline)[0]
-
-
-def time_one_graph(model: nn.Module,
-                   graph: Union[str, 'PoseGraph'],
-                   batches: Sequence[dict],
-                   warmup: int = 2,
-                   repeats: int = 3,
-                   threads: Optional[int] = None,
-                   options: Optional[dict] = None,
-                   runtime: str = 'onnxruntime') -> float:
-    """Milliseconds per image of the one graph
-    (``one_graph.one_graph_inference``: the graph, then the mapping back),
-    timed as :func:`time_onnxruntime`.
-
-    Args:
-        model (BottomupPoseEstimator): the model the graph comes from.
-        graph (str | PoseGraph): the graph (a path is opened with
-            ``threads`` and the session ``options``).
-        batches, warmup, repeats, threads: as :func:`time_onnxruntime`.
-        options (dict, optional): onnxruntime ``SessionOptions``
-            (``logocap_runtime.make_session``).
-        runtime (str): ``'onnxruntime'`` or ``'openvino'`` (f32).
-    """
-    from logocap_runtime import PoseGraph
-
-    from ..utils.tooling import time_test_step
-    from .one_graph import one_graph_inference
-    if isinstance(graph, str):
-        graph = PoseGraph(graph, threads=threads or torch.get_num_threads(),
-                          options=options, runtime=runtime)
-    return time_test_step(
-        model, batches, warmup, repeats,
-        run=lambda data: one_graph_inference(model, graph, data))[0]

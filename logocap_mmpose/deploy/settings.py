@@ -31,35 +31,26 @@ HONOURED = 'honoured'
 REFUSED = 'refused'
 
 #: decision per ``TEST_CFG`` key, and why
-EXPORT_DECISIONS = dict(
+EXPORT_DECISIONS = {
     # the runner flips the input and fuses the maps with the head's
     # flip_fuse; image and flip run through the graph as one batch, so
-    # flip_in_one_pass changes PyTorch's poses by float rounding only
-    flip_test=HONOURED,
-    flip_in_one_pass=HONOURED,
-    # the graph holds the network as exported; folding and the memory
-    # format are float rounding
-    fuse_conv_bn=HONOURED,
-    channels_last=HONOURED,
-    # a dense graph has one input size: one scale only
-    scales=REFUSED,
-    multiscale_test=REFUSED,
-    multiscale_size_divisor=HONOURED,  # no effect at one scale
-    # the refinement graph is exported in the config's mode; a graph of
-    # another mode is refused
-    mode=HONOURED,
-    # decoding, centre scores and pose NMS: head.predict_from_maps
-    max_proposals=HONOURED,
-    nms_before_refine=HONOURED,
-    output_heatmaps=HONOURED,
-    nms_dist_thr=HONOURED,
-    nms_joints_thr=HONOURED,
-    max_num_people=HONOURED,
-    nms_order=HONOURED,
-    # the refinement graph returns no KAMs (the PyTorch refinement behind
-    # an ONNX dense graph honours it)
-    kam_score=REFUSED,
-)
+    # flip_in_one_pass changes PyTorch's poses by float rounding only.
+    # The graph holds the network as exported: folding BatchNorm and the
+    # memory format are float rounding. multiscale_size_divisor has no
+    # effect at one scale. The refinement graph is exported in the config's
+    # mode (a graph of another mode is refused). Decoding, centre scores and
+    # pose NMS are head.predict_from_maps.
+    **dict.fromkeys(
+        ('flip_test', 'flip_in_one_pass', 'fuse_conv_bn', 'channels_last',
+         'multiscale_size_divisor', 'mode', 'max_proposals',
+         'nms_before_refine', 'output_heatmaps', 'nms_dist_thr',
+         'nms_joints_thr', 'max_num_people', 'nms_order'), HONOURED),
+    # a dense graph has one input size: one scale only; the refinement
+    # graph returns no KAMs and no quality (the PyTorch refinement behind an
+    # ONNX dense graph honours kam_score and pose_score)
+    **dict.fromkeys(
+        ('scales', 'multiscale_test', 'kam_score', 'pose_score'), REFUSED),
+}
 
 
 def check_test_cfg(test_cfg: dict, refinement=None) -> None:
@@ -73,8 +64,8 @@ def check_test_cfg(test_cfg: dict, refinement=None) -> None:
 
     Raises:
         ValueError: more than one scale (``scales``, ``multiscale_test``);
-            with ``refinement``: a graph of another ``mode``, or a
-            ``kam_score``.
+            with ``refinement``: a graph of another ``mode``, a
+            ``kam_score`` or a ``pose_score`` other than 'heatmap'.
     """
     scales = check_scales(test_cfg.get('scales'))
     if scales != [1.0]:
@@ -94,6 +85,12 @@ def check_test_cfg(test_cfg: dict, refinement=None) -> None:
         raise ValueError(f'test_cfg.mode is {mode!r} but the refinement '
                          f'graph computes {refinement.mode!r}: export it '
                          f'with that mode')
+    if test_cfg.get('pose_score', 'heatmap') != 'heatmap':
+        raise ValueError(
+            f"test_cfg.pose_score={test_cfg['pose_score']!r} scores poses "
+            "by the head's quality head, which the exported refinement "
+            "graph does not run: set pose_score='heatmap', or refine in "
+            'PyTorch (no ONNX refinement)')
     if test_cfg.get('kam_score') is not None:
         raise ValueError(
             f"test_cfg.kam_score={test_cfg['kam_score']!r} scores poses by "
@@ -112,8 +109,10 @@ ONE_GRAPH_DECISIONS = dict(
     # flip: inside the graph, image and flip as one batch
     # (flip_in_one_pass=False changes PyTorch's poses by float rounding);
     # decoding, nms_before_refine and the pose NMS are tensor code in the
-    # graph. The refinement returns its KAMs inside the graph: honoured
+    # graph. The refinement returns its KAMs inside the graph, and the
+    # quality head runs there too: honoured
     kam_score=HONOURED,
+    pose_score=HONOURED,
     # the graph returns poses only, no maps
     output_heatmaps=REFUSED,
 )

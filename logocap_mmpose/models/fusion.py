@@ -10,8 +10,8 @@ stricter: a BatchNorm is folded only into the ``nn.Conv2d`` registered
 helper folds into the last ``Conv2d`` seen however many other modules lie
 between: on MMPose's DEKR head it pairs the BatchNorm after a deformable
 conv (a ``DeformConv2d`` is no ``Conv2d``) with the 102-channel offset conv
-in front of it and stops with a shape error (measured with the DEKR
-configs here). This rule fuses 52 of DEKR-EfficientNet's 54 BatchNorms
+in front of it and stops with a shape error (with the DEKR configs
+here). This rule fuses 52 of DEKR-EfficientNet's 54 BatchNorms
 (309 of 311 with HRNet-W32) and keeps its outputs. That every pair is a
 real conv -> BN pair of the forward pass is checked per config by comparing
 outputs before and after fusion

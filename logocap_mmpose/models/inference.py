@@ -168,3 +168,21 @@ def fuse_scales(outputs: Sequence[Tuple[Tensor, Tensor, Tensor]],
         displacements = displacements + disp
     n = len(outputs)
     return heatmaps / n, displacements / n, outputs[base][2]
+
+
+def fused_dense_outputs(forward: Callable, forward_flipped: Callable, feats,
+                        flip_test: bool,
+                        flip_indices: Optional[Sequence[int]],
+                        scales: Optional[Sequence[float]]
+                        ) -> Tuple[Tensor, Tensor, Tensor]:
+    """:func:`dense_outputs` of every scale of ``test_cfg.scales`` (feats
+    then hold one entry per scale), fused at scale 1 by
+    :func:`fuse_scales`; one scale's outputs as they are."""
+    scales = check_scales(scales)
+    if len(scales) == 1:
+        return dense_outputs(forward, feats, flip_test, flip_indices,
+                             forward_flipped)
+    return fuse_scales([
+        dense_outputs(forward, f, flip_test, flip_indices, forward_flipped)
+        for f in feats
+    ], scales.index(1.0))

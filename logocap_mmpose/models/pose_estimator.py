@@ -5,10 +5,8 @@ bottom and right to the largest one. A fully convolutional network then sees
 different inputs for an image in a batch of mixed sizes than for the image
 alone: every conv reads the padded neighbours instead of its own zero
 padding, and the deep stages (stride 32, receptive fields of hundreds of
-pixels) carry the difference far into the image. With EfficientNet-Lite0 at
-256 px the stride-4 head outputs of an image in a padded batch differ from
-its outputs alone by 10-20% of their range even 8 cells away from the
-padding, so poses moved by pixels to hundreds of pixels.
+pixels) carry the difference far into the image, so its poses move
+(docs/measurements.md, "Batches of mixed sizes").
 
 :class:`LOGOCAPPoseEstimator` is MMPose's ``BottomupPoseEstimator`` with one
 change at test time: the images of a batch are grouped by their own size
@@ -31,7 +29,7 @@ the network runs on the input resized by each scale (and on its flip), and
 the head fuses the maps at the scale-1 resolution (``models/inference.py``).
 It works with flip test and with batches, mixed sizes included.
 
-Inference speed: with ``flip_test`` the image and its flip go
+With ``flip_test`` the image and its flip go
 through backbone and neck as one batch of 2B (``test_cfg.flip_in_one_pass``,
 default True), and a model that only predicts folds its BatchNorms into the
 convs before its first prediction (``test_cfg.fuse_conv_bn``, default True;

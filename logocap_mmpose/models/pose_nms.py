@@ -49,11 +49,9 @@ def duplicate_matrix(keypoints: np.ndarray, dist_thr: float,
     Returns:
         np.ndarray: (P, P) bool.
     """
-    span = keypoints.max(1) - keypoints.min(1)  # (P, 2)
-    diagonal = np.sqrt((span**2).sum(-1))  # (P,)
-    dist = np.sqrt(((keypoints[:, None] - keypoints[None])**2).sum(-1))
-    close = dist < dist_thr * diagonal[:, None, None]  # (P, P, K)
-    return close.sum(-1) > joints_thr
+    dup = duplicate_matrix_tensor(
+        torch.from_numpy(np.asarray(keypoints))[None], dist_thr, joints_thr)
+    return dup[0].numpy()
 
 
 def pose_nms_in_order(keypoints: np.ndarray,
@@ -140,13 +138,7 @@ def pose_nms(keypoints: np.ndarray, keypoint_scores: np.ndarray,
 
 def duplicate_matrix_tensor(keypoints: Tensor, dist_thr: float,
                             joints_thr: int) -> Tensor:
-    """:func:`duplicate_matrix` on tensors, batched over images.
-
-    ``dup[b, i, j]`` is True when more than ``joints_thr`` keypoints of pose
-    ``j`` lie strictly closer to the same keypoints of pose ``i`` than
-    ``dist_thr`` times the diagonal of pose ``i``'s keypoint box (the same
-    test; distances as tensor norms, so a distance within float rounding of
-    the threshold may decide otherwise than numpy).
+    """:func:`duplicate_matrix`, batched over images: ``dup[b, i, j]``.
 
     Args:
         keypoints (Tensor): (B, N, K, 2).

@@ -82,3 +82,32 @@ def gt_center_proposals(decoder, displacements: Tensor, gt_keypoints: Tensor,
     cells[..., 0].clamp_(0, w - 1)
     cells[..., 1].clamp_(0, h - 1)
     return decoder.decode_at_cells(displacements, cells)
+
+
+def inference_proposals(decoder, heatmaps: Tensor, displacements: Tensor,
+                   test_cfg: dict) -> Tuple[Tensor, Tensor, Tensor]:
+    """The proposals that the head refines at test time.
+
+    The codec's ``decode_batch`` (``test_cfg.max_proposals``), then, with
+    ``test_cfg.nms_before_refine``, without the proposals whose initial pose
+    duplicates a stronger one (``pose_nms.drop_duplicate_proposals``); cut
+    to the longest valid prefix of the batch.
+
+    Args:
+        decoder (LOGOCAPLabel): the codec.
+        heatmaps (Tensor): (B, K+1, h, w), fused.
+        displacements (Tensor): (B, 2K, h, w), fused.
+        test_cfg (dict): the test settings.
+
+    Returns:
+        tuple: initial poses (B, n, K, 2), centre scores (B, n) and
+        ``valid`` (B, n), a prefix of each row.
+    """
+    from .pose_nms import drop_duplicate_proposals
+    initial, center_scores, valid = decoder.decode_batch(
+        heatmaps, displacements, test_cfg.get('max_proposals'))
+    if test_cfg.get('nms_before_refine', False):
+        initial, center_scores, valid = drop_duplicate_proposals(
+            initial, center_scores, valid, test_cfg)
+    n = int(valid.sum(1).max())  # valid is a prefix of each row
+    return initial[:, :n], center_scores[:, :n], valid[:, :n]

@@ -2,10 +2,10 @@
 keypoints, as tensor functions over a :class:`RefinementGeometry`.
 
 Everything between the codec's initial poses and the pose NMS lives here,
-for every caller: the head (``head.predict``, the training losses through
-the head's stage methods), the ONNX export (``deploy/refinement_export.py``
+for every caller: the head (``head.predict``), the training losses
+(``losses/refinement_losses.py``), the ONNX export (``deploy/refinement_export.py``
 traces :func:`refine`) and the KEM / KAM drawing
-(``visualization/kem_kam.py``). The functions take the geometry and, where
+(``analysis/kem_kam.py``). The functions take the geometry and, where
 KAMs are computed, the message passing network (any callable from stacked
 local KEM features to KAMs, the head's ``cmp``); they hold no state.
 
@@ -51,7 +51,7 @@ from torch.profiler import record_function
 
 from . import profiling
 from .adaptation import ADAPTATION_IMPLS, contextual_adaptation, top2_decode
-from .kem import (kam_cell_size, local_kem_poses, sample_global_kems,
+from .kem import (gaussian_window, kam_cell_size, local_kem_poses, sample_global_kems,
                   sample_global_kems_authors, sample_local_kems,
                   sample_local_kems_authors, sample_own_maps)
 
@@ -100,6 +100,25 @@ class RefinementGeometry:
     def replace(self, **changes) -> 'RefinementGeometry':
         """A copy with some fields changed (e.g. ``adaptation_impl``)."""
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def of_head(cls, head) -> 'RefinementGeometry':
+        """A ``LOGOCAPHead``'s geometry, from its current settings
+        (``global_kem_size``, ``reweigh_sigma``, ``sampling``,
+        ``adaptation_impl``, ``top2_lambda``, ``kams_only_decode``) on the
+        device of its ``kem_offsets``."""
+        offsets = head.kem_offsets
+        return cls(
+            kem_offsets=offsets,
+            stride=float(head.stride),
+            global_size=int(head.global_kem_size),
+            reweigh=gaussian_window(head.global_kem_size, head.reweigh_sigma,
+                                    offsets.dtype, offsets.device),
+            sampling=head.sampling,
+            adaptation_impl=head.adaptation_impl,
+            top2_lambda=float(head.top2_lambda),
+            kams_only_lambda=1.0 if head.kams_only_decode == 'argmax' else
+            float(head.top2_lambda))
 
 
 def check_mode(mode: str) -> str:

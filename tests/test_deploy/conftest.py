@@ -12,6 +12,18 @@ CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
 
 
+def require_onnx():
+    """Skip the calling test module, at import, without onnxruntime or
+    onnx (the optional ``onnx`` extra); returns onnxruntime."""
+    ort = pytest.importorskip(
+        'onnxruntime', reason='onnxruntime is not installed (optional: '
+        "pip install -e '.[onnx]')")
+    pytest.importorskip(
+        'onnx',
+        reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+    return ort
+
+
 def cpu_config(max_proposals: int = 10) -> Config:
     """The CPU config, random backbone weights (offline)."""
     cfg = Config.fromfile(CPU_CONFIG)

@@ -27,19 +27,14 @@ import numpy as np
 import pytest
 import torch
 
-from logocap_mmpose.utils.tooling import test_options as with_test_cfg
+from logocap_mmpose.analysis import test_options as with_test_cfg
 
 from tests.conftest import REPO
-from tests.test_deploy.conftest import seeded_cpu_model
+from tests.test_deploy.conftest import require_onnx, seeded_cpu_model
 
 pytestmark = pytest.mark.float_bound
 
-pytest.importorskip(
-    'onnxruntime', reason='onnxruntime is not installed (optional: '
-    "pip install -e '.[onnx]')")
-pytest.importorskip(
-    'onnx',
-    reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+require_onnx()
 
 from logocap_mmpose.deploy import (ONNXDenseNetwork,  # noqa: E402
                                    ONNXOneGraph, ONNXRefinement,

@@ -18,24 +18,19 @@ import pytest
 import torch
 
 from tests.conftest import REPO
-from tests.test_deploy.conftest import CPU_CONFIG
+from tests.test_deploy.conftest import CPU_CONFIG, require_onnx
 
 pytestmark = pytest.mark.float_bound
 
-ort = pytest.importorskip(
-    'onnxruntime', reason='onnxruntime is not installed (optional: '
-    "pip install -e '.[onnx]')")
-pytest.importorskip(
-    'onnx',
-    reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+ort = require_onnx()
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator  # noqa: E402
 from logocap_mmpose.deploy import (ONNXDenseNetwork,  # noqa: E402
                                    ONNXRefinement, ONNXRuntimePipeline,
                                    batch_canvas_shapes, export_full_model,
                                    export_onnx, export_refinement_onnx,
-                                   onnx_inference, preprocess_from_config,
-                                   time_onnxruntime)
+                                   onnx_inference, preprocess_from_config)
+from logocap_mmpose.analysis import time_onnxruntime  # noqa: E402
 from tests.test_deploy.test_onnx_export import (  # noqa: E402
     MAX_TIE_SHARE, POSE_TOL_PX, SCORE_TOL, assert_same_poses,
     synthetic_batch)

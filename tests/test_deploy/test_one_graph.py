@@ -19,19 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from logocap_mmpose.utils.tooling import test_options as with_test_cfg
+from logocap_mmpose.analysis import test_options as with_test_cfg
 
 from tests.conftest import require_shared
-from tests.test_deploy.conftest import seeded_cpu_model
+from tests.test_deploy.conftest import require_onnx, seeded_cpu_model
 
 pytestmark = pytest.mark.float_bound
 
-pytest.importorskip(
-    'onnxruntime', reason='onnxruntime is not installed (optional: '
-    "pip install -e '.[onnx]')")
-pytest.importorskip(
-    'onnx',
-    reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+require_onnx()
 
 from logocap_mmpose.deploy import (ONNXOneGraph,  # noqa: E402
                                    export_one_graph, one_graph_inference,
@@ -232,3 +227,36 @@ def test_export_tool_one_graph(tmp_path):
     graph = ONNXOneGraph(out)
     assert graph.size_divisor == 64 and graph.max_people == 5
     assert graph.settings['max_proposals'] == 5
+
+
+def test_the_graph_carries_the_learned_quality(onnx_dir):
+    """A model with a quality head (random weights) and
+    ``pose_score='quality'``: the graph gives ``test_step``'s poses, scored
+    by their predicted OKS, and returns that OKS as ``pose_quality``."""
+    from logocap_mmpose.models.heads.head_config import quality_settings
+    from logocap_mmpose.models.quality import build_quality_head
+    model = seeded_cpu_model()
+    head = model.head
+    head.quality_cfg = quality_settings(dict(hidden=16, seed=3))
+    head.quality = build_quality_head(head.quality_cfg, head.num_keypoints,
+                                      head.cmp.layers[-1].in_channels)
+    shapes = [(256, 320), (256, 320)]
+    with with_test_cfg(model, pose_score='quality'), torch.no_grad():
+        expected = by_score(model.test_step(synthetic_batch(model, shapes,
+                                                            seed=5)))
+        graph = ONNXOneGraph(export_one_graph(
+            model, str(onnx_dir / 'quality.onnx'), (256, 320),
+            preprocess=preprocess_from_config(model.cfg)))
+        data = synthetic_batch(model, shapes, seed=5)
+        got = one_graph_inference(model, graph, data)
+        outputs = graph(torch.stack(list(data['inputs'])).float().numpy())
+    assert sum(len(s.pred_instances.keypoints) for s in expected) >= 4
+    assert_same_poses(got, expected, POSE_TOL_PX, SCORE_TOL, MAX_TIE_SHARE)
+    for i, n in enumerate(outputs['num_people']):
+        quality = outputs['pose_quality'][i, :n]
+        assert ((quality > 0) & (quality < 1)).all()
+        # scored by the quality: every keypoint score is the pose's OKS
+        np.testing.assert_allclose(outputs['keypoint_scores'][i, :n],
+                                   np.repeat(quality[:, None], 17, 1),
+                                   rtol=0, atol=1e-6)
+    assert not np.allclose(outputs['pose_quality'][0, :2], 0)

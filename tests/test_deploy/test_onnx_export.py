@@ -17,17 +17,13 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 
 from tests.conftest import REPO
-from tests.test_deploy.conftest import CPU_CONFIG, seeded_cpu_model
+from tests.test_deploy.conftest import (
+    CPU_CONFIG, require_onnx, seeded_cpu_model)
 from tests.float_audit import assert_below
 
 pytestmark = pytest.mark.float_bound
 
-ort = pytest.importorskip(
-    'onnxruntime', reason='onnxruntime is not installed (optional: '
-    "pip install -e '.[onnx]')")
-pytest.importorskip(
-    'onnx',
-    reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+ort = require_onnx()
 
 from mmpose.models.pose_estimators import BottomupPoseEstimator  # noqa: E402
 from logocap_mmpose.deploy import (DenseNetwork, ONNXDenseNetwork,  # noqa

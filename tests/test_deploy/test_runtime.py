@@ -22,16 +22,11 @@ from mmengine.dataset import Compose
 from logocap_runtime import PoseRunner, expand_warp, resize_image, canvas_warp
 from tests.conftest import REPO, require_shared
 from tests.float_audit import assert_below
-from tests.test_deploy.conftest import seeded_cpu_model
+from tests.test_deploy.conftest import require_onnx, seeded_cpu_model
 
 pytestmark = pytest.mark.float_bound
 
-pytest.importorskip(
-    'onnxruntime', reason='onnxruntime is not installed (optional: '
-    "pip install -e '.[onnx]')")
-pytest.importorskip(
-    'onnx',
-    reason="onnx is not installed (optional: pip install -e '.[onnx]')")
+require_onnx()
 
 from logocap_mmpose.deploy import (ONNXOneGraph,  # noqa: E402
                                    export_one_graph, one_graph_inference,

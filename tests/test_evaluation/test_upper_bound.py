@@ -1,4 +1,4 @@
-"""The local-window upper bound (paper, Fig. 2): ``logocap_mmpose.evaluation``
+"""The local-window upper bound (paper, Fig. 2): ``logocap_mmpose.analysis.upper_bound``
 and ``tools/upper_bound.py``.
 
 The oracle is checked against a brute-force reference, for its exact
@@ -18,12 +18,10 @@ from mmengine.structures import InstanceData
 
 from mmpose.datasets.datasets.utils import parse_pose_metainfo
 from mmpose.structures import PoseDataSample
-from logocap_mmpose.evaluation import (DEFAULT_WINDOWS, annotation_arrays,
-                                       correlation_table, oks_scored_samples,
-                                       score_oks_correlation, true_pose_oks,
-                                       evaluate_upper_bound, upper_bound_table,
-                                       oracle_keypoints, oracle_samples,
-                                       plot_upper_bound, window_offsets)
+from logocap_mmpose.analysis.upper_bound import (
+    DEFAULT_WINDOWS, annotation_arrays, correlation_table, evaluate_upper_bound,
+    oks_scored_samples, oracle_keypoints, oracle_samples, plot_upper_bound,
+    score_oks_correlation, true_pose_oks, upper_bound_table, window_offsets)
 from logocap_mmpose.models.heads.logocap_head import resolve_metainfo_file
 from logocap_mmpose.models.kem import keypoint_scales, local_kem_offsets
 from tests.conftest import COCO_SIGMAS, REPO, require_shared

@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 
 import mmpose
 from logocap_mmpose.datasets.loading import ImageInputError
-from logocap_mmpose.utils.tooling import labelled_image_ids, write_coco_subset
+from logocap_mmpose.analysis import labelled_image_ids, write_coco_subset
 from tests.conftest import require_shared
 from tests.test_integration.test_training import small_config
 

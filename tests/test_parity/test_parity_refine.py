@@ -14,6 +14,7 @@ import os.path as osp
 import pytest
 import torch
 
+from logocap_mmpose.models import refinement
 from logocap_mmpose.models.pose_nms import pose_nms
 from logocap_mmpose.utils.official_checkpoint import (convert_state_dict,
                                                       official_config)
@@ -99,9 +100,9 @@ def test_local_kems_and_kams(case, official):
     head, _ = official
     _, _, embedding = maps(case)
     initial = case['initial_poses'][None]
-    poses = head.local_poses(initial)
+    poses = refinement.local_poses(head.geometry, initial)
     assert_close(poses[0], case['local_kem_positions'], 1e-4)
-    kams = head.kams(embedding, poses)[0]
+    kams = refinement.kams(head.geometry, head.cmp, embedding, poses)[0]
     # KAMs within [-0.85, 3.1]: 1.3e-6 from the authors' here; the sampling
     # defects the fixture lists moved them by 0.07
     assert_close(kams, case['kams_raw'], 1e-4)
@@ -112,7 +113,8 @@ def test_local_kems_and_kams(case, official):
 def test_global_kems(case, official):
     head, _ = official
     heatmaps, _, _ = maps(case)
-    windows = head.global_kems(heatmaps[:, :K], case['initial_poses'][None])
+    windows = refinement.global_kems(head.geometry, heatmaps[:, :K],
+                                     case['initial_poses'][None])
     # 67 of the 221 windows cross the canvas border. The fixture stores
     # them in float16: its rounding (up to 2.4e-4 here) is known exactly,
     # so only what exceeds it is compared (border defects moved the

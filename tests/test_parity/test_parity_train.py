@@ -8,6 +8,7 @@ sampling convention (``sampling='authors'``, grouped-conv adaptation).
 import pytest
 import torch
 
+from logocap_mmpose.models import refinement
 from logocap_mmpose.models.heads.official_keys import official_head_key
 from logocap_mmpose.models.losses import refinement_losses
 from logocap_mmpose.models.losses import oks_kernel_targets
@@ -72,8 +73,8 @@ def test_gate_matching_and_oks_targets():
     head = authors_head(weights)
     kpts, vis, areas = padded_gt(case)
     targets = oks_kernel_targets(
-        head.local_poses(case['proposals']), kpts, vis, areas, head.sigmas,
-        0.5)
+        refinement.local_poses(head.geometry, case['proposals']), kpts, vis,
+        areas, head.sigmas, 0.5)
     gate = targets['gate']
     assert torch.equal(gate, case['gate'])
     assert int(gate.sum()) == 23

@@ -1,5 +1,5 @@
 """tools/compare_with_dekr.py, tools/benchmark_inference.py and the module
-they share, ``logocap_mmpose/utils/tooling.py``.
+they share, ``logocap_mmpose/utils/analysis.py``.
 
 Fast tests check the config pairing, the shared pieces (tables by column
 key, settings restored on exit, warm-up and median of the timing loop on a
@@ -23,7 +23,7 @@ import torch
 from logocap_mmpose.analysis import benchmark as bench
 from logocap_mmpose.analysis import compare
 from logocap_mmpose.models import profiling
-from logocap_mmpose.utils import tooling
+from logocap_mmpose import analysis
 from tests.conftest import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -75,17 +75,17 @@ def test_every_logocap_config_has_a_dekr_peer():
 @pytest.mark.parametrize('pair', PAIRS,
                          ids=[osp.basename(p[0]) for p in PAIRS])
 def test_pairs_match_for_a_fair_comparison(pair):
-    cfg_a = tooling.load_config(pair[0])
-    cfg_b = tooling.load_config(pair[1])
+    cfg_a = analysis.load_config(pair[0])
+    cfg_b = analysis.load_config(pair[1])
     report = compare.matching_report(cfg_a, cfg_b)
     assert [name for name, same in report if not same] == []
-    assert tooling.is_logocap(cfg_a) and not tooling.is_logocap(cfg_b)
+    assert analysis.is_logocap(cfg_a) and not analysis.is_logocap(cfg_b)
     assert cfg_b.model.head.type == 'DEKRHead'
 
 
 def test_matching_report_detects_differences():
-    cfg_a = tooling.load_config(CPU_PAIR[0])
-    cfg_b = tooling.load_config(CPU_PAIR[1], cfg_options={
+    cfg_a = analysis.load_config(CPU_PAIR[0])
+    cfg_b = analysis.load_config(CPU_PAIR[1], cfg_options={
         'train_dataloader.batch_size': 4,
         'model.backbone.frozen_stages': 1
     })
@@ -97,13 +97,13 @@ def test_matching_report_detects_differences():
 def test_data_root_options(tmp_path):
     root = str(tmp_path / 'coco-mini')  # a folder: a missing one raises
     (tmp_path / 'coco-mini').mkdir()
-    cfg = tooling.load_config(CPU_PAIR[0])
-    opts = tooling.data_root_options(cfg, root)
+    cfg = analysis.load_config(CPU_PAIR[0])
+    opts = analysis.data_root_options(cfg, root)
     assert opts['train_dataloader.dataset.data_root'] == root + '/'
     assert opts['test_dataloader.dataset.data_root'] == root + '/'
     assert opts['val_evaluator.ann_file'] == \
         root + '/annotations/person_keypoints_val2017.json'
-    cfg = tooling.load_config(CPU_PAIR[0], data_root=root)
+    cfg = analysis.load_config(CPU_PAIR[0], data_root=root)
     assert cfg.val_dataloader.dataset.data_root == root + '/'
     assert cfg.test_evaluator.ann_file == opts['test_evaluator.ann_file']
 
@@ -154,22 +154,22 @@ def test_no_tool_edits_sys_path():
 # the shared module: tables
 # --------------------------------------------------------------------------
 def test_markdown_table_reads_rows_by_column_key():
-    columns = [tooling.Column('b', 'B'), tooling.Column('a', 'A', '{:.2f}')]
-    table = tooling.markdown_table(
+    columns = [analysis.Column('b', 'B'), analysis.Column('a', 'A', '{:.2f}')]
+    table = analysis.markdown_table(
         columns, [dict(a=1.0, b='x', ignored=5), dict(b=2), dict(a=None)])
     assert table.splitlines() == ['| B | A |', '|---|---|', '| x | 1.00 |',
                                   '| 2 | - |', '| - | - |']
 
 
 def test_markdown_table_without_rows():
-    assert tooling.markdown_table([tooling.Column('a', 'A')], []) == \
+    assert analysis.markdown_table([analysis.Column('a', 'A')], []) == \
         '| A |\n|---|'
 
 
 def test_ratio_sentence_is_plain():
-    sentence = tooling.time_ratio_sentence(44.0, 100.0)
+    sentence = analysis.time_ratio_sentence(44.0, 100.0)
     assert sentence == "LOGO-CAP takes 0.44x DEKR's time per image."
-    assert tooling.time_ratio_sentence(
+    assert analysis.time_ratio_sentence(
         50.0, 25.0, 'With 30 proposals forced') == \
         "With 30 proposals forced: LOGO-CAP takes 2.00x DEKR's time per " \
         'image.'
@@ -179,21 +179,21 @@ def test_ratio_sentence_is_plain():
 
 def test_workload_note():
     random = {'DEKR': False, 'LOGO-CAP': False}
-    note = tooling.workload_note({'DEKR': 0.0, 'LOGO-CAP': 30.0}, random, 30)
+    note = analysis.workload_note({'DEKR': 0.0, 'LOGO-CAP': 30.0}, random, 30)
     assert note.startswith('random weights: DEKR finds 0.0 instances per '
                            'image, LOGO-CAP refines 30.0 proposals; timings '
                            'compare unequal work.')
     assert '30 proposals forced' in note
     # trained and equal: nothing to say
     trained = {'DEKR': True, 'LOGO-CAP': True}
-    assert tooling.workload_note({'DEKR': 5.0, 'LOGO-CAP': 5.0},
+    assert analysis.workload_note({'DEKR': 5.0, 'LOGO-CAP': 5.0},
                                  trained) == ''
-    assert 'unequal work' in tooling.workload_note(
+    assert 'unequal work' in analysis.workload_note(
         {'DEKR': 3.0, 'LOGO-CAP': 12.0}, trained)
     # random weights are always stated, even for equal counts
-    assert tooling.workload_note({'DEKR': 30.0, 'LOGO-CAP': 30.0},
+    assert analysis.workload_note({'DEKR': 30.0, 'LOGO-CAP': 30.0},
                                  random).startswith('random weights')
-    assert tooling.workload_note({'DEKR': 30.0, 'LOGO-CAP': 30.0},
+    assert analysis.workload_note({'DEKR': 30.0, 'LOGO-CAP': 30.0},
                                  {'DEKR': True, 'LOGO-CAP': False}
                                  ).startswith('random LOGO-CAP weights')
 
@@ -218,17 +218,17 @@ class _Estimator(torch.nn.Module):
 
 def test_test_options_are_restored():
     model = _Estimator()
-    with tooling.test_options(model, flip_test=False, max_proposals=3):
+    with analysis.test_options(model, flip_test=False, max_proposals=3):
         assert model.test_cfg == dict(flip_test=False, max_proposals=3)
         assert model.head.test_cfg == dict(nms_dist_thr=0.05,
                                            flip_test=False, max_proposals=3)
     assert model.test_cfg == dict(flip_test=True)  # absent keys removed
     assert model.head.test_cfg == dict(nms_dist_thr=0.05)
     with pytest.raises(RuntimeError):
-        with tooling.test_options(model, nms_dist_thr=0):
+        with analysis.test_options(model, nms_dist_thr=0):
             raise RuntimeError('inside')
     assert model.head.test_cfg == dict(nms_dist_thr=0.05)
-    tooling.set_test_options(model, flip_test=False)  # for good
+    analysis.set_test_options(model, flip_test=False)  # for good
     assert not model.test_cfg['flip_test']
     assert not model.head.test_cfg['flip_test']
 
@@ -236,12 +236,12 @@ def test_test_options_are_restored():
 def test_overridden_restores_and_rejects_unknown_attributes():
     obj = argparse.Namespace(decode_thr=0.01, decode_max_instances=30)
     with pytest.raises(ValueError):
-        with tooling.overridden(obj, decode_thr=0.0) as inside:
+        with analysis.overridden(obj, decode_thr=0.0) as inside:
             assert inside.decode_thr == 0.0
             raise ValueError('inside')
     assert obj.decode_thr == 0.01
     with pytest.raises(AttributeError, match='decode_thresh'):
-        with tooling.overridden(obj, decode_max_instances=1,
+        with analysis.overridden(obj, decode_max_instances=1,
                                 decode_thresh=0.0):
             pass
     assert obj.decode_max_instances == 30
@@ -278,13 +278,13 @@ class _TimedModel:
 
 def test_time_test_step_warms_up_then_takes_medians(monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr(tooling.time, 'perf_counter', clock)
+    monkeypatch.setattr(analysis.timing.time, 'perf_counter', clock)
     # seconds: 9 s warm-up runs, then three timed runs of each image
     model = _TimedModel(clock, dict(a=[9, 9, 0.003, 0.001, 0.002],
                                     b=[9, 0.005, 0.007, 0.006]))
     batches = [dict(name='a', poses=2, inputs=[0]),
                dict(name='b', poses=4, inputs=[0])]
-    ms, results = tooling.time_test_step(model, batches, warmup=3,
+    ms, results = analysis.time_test_step(model, batches, warmup=3,
                                          repeats=3)
     # warm-up cycles over the batches, then 3 timed runs each
     assert model.calls == ['a', 'b', 'a'] + ['a'] * 3 + ['b'] * 3
@@ -296,9 +296,9 @@ def test_time_test_step_warms_up_then_takes_medians(monkeypatch):
 
 def test_stopwatch_reads_the_clock(monkeypatch):
     clock = _Clock()
-    monkeypatch.setattr(tooling.time, 'perf_counter', clock)
+    monkeypatch.setattr(analysis.timing.time, 'perf_counter', clock)
     clock.now = 10.0
-    with tooling.Stopwatch('cpu') as watch:
+    with analysis.Stopwatch('cpu') as watch:
         clock.now = 12.5
     assert watch.seconds == 2.5
 
@@ -323,15 +323,15 @@ def cpu_models(image_path):
     init_default_scope('mmpose')
     models = {}
     for key, path in zip(('LOGO-CAP', 'DEKR'), CPU_PAIR):
-        cfg = bench.profiled_config(tooling.load_config(path))
-        model = tooling.build_model(cfg, None, 'cpu')
-        tooling.set_test_options(model, flip_test=True)
-        models[key] = (model, tooling.prepare_batches(model, [image_path]))
+        cfg = bench.profiled_config(analysis.load_config(path))
+        model = analysis.build_model(cfg, None, 'cpu')
+        analysis.set_test_options(model, flip_test=True)
+        models[key] = (model, analysis.prepare_batches(model, [image_path]))
     return models
 
 
 def test_dekr_is_profiled_in_the_logocap_estimator(cpu_models):
-    cfg = tooling.load_config(CPU_PAIR[1])
+    cfg = analysis.load_config(CPU_PAIR[1])
     assert cfg.model.type == 'BottomupPoseEstimator'
     assert bench.profiled_config(cfg).model.type == 'LOGOCAPPoseEstimator'
     assert cfg.model.type == 'BottomupPoseEstimator'  # not modified
@@ -394,14 +394,14 @@ def test_forced_proposals_are_counted_and_undone(cpu_models, key, num):
               decoder.decode_thr)
     with bench.forced_proposals(model, num):
         # LOGO-CAP: inputs of the message passing; DEKR: decoded instances
-        assert tooling.count_workload(model, batches) == num
+        assert analysis.count_workload(model, batches) == num
         if key == 'LOGO-CAP':
             assert model.test_cfg['max_proposals'] == num
             assert decoder.decode_thr == 0.0
         else:
             assert decoder.decode_max_instances == num
             assert decoder.decode_thr == float('-inf')
-        timed = tooling.time_end_to_end(model, batches, warmup=0, repeats=1)
+        timed = analysis.time_end_to_end(model, batches, warmup=0, repeats=1)
         assert timed.proposals == num and timed.instances <= num
     assert (model.test_cfg, decoder.decode_max_instances,
             decoder.decode_thr) == before
@@ -548,8 +548,8 @@ def test_compare_with_dekr_given_checkpoints(tmp_path):
     import torch
     ckpts = []
     for cfg_path in CPU_PAIR:
-        cfg = tooling.load_config(cfg_path)
-        model = tooling.build_model(cfg, None, 'cpu')
+        cfg = analysis.load_config(cfg_path)
+        model = analysis.build_model(cfg, None, 'cpu')
         path = tmp_path / (osp.basename(cfg_path) + '.pth')
         torch.save({'state_dict': model.state_dict()}, path)
         ckpts.append(str(path))

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from logocap_mmpose.analysis import compare
 from logocap_mmpose.utils.official_checkpoint import (
     convert_official_checkpoint, official_config)
-from logocap_mmpose.utils.tooling import config_file, load_config
+from logocap_mmpose.analysis import config_file, load_config
 from tests.conftest import load_tool, require_shared
 from tests.test_utils.test_official_checkpoint import authors_w32_state_dict
 

@@ -19,7 +19,7 @@ import torch.nn as nn
 from logocap_mmpose.models.adaptation import contextual_adaptation
 from logocap_mmpose.models.kem import sample_global_kems, sample_local_kems
 from logocap_mmpose.models.message_passing import ConvMessagePassing
-from logocap_mmpose.utils import tooling
+from logocap_mmpose import analysis
 from logocap_mmpose.analysis import flops
 from tests.conftest import REPO, load_tool
 
@@ -64,7 +64,7 @@ def cmp_by_hand(N, K, C, S, channels, mixtures=20):
 def cpu_model():
     from mmengine.registry import init_default_scope
     init_default_scope('mmpose')
-    return tooling.build_model(tooling.load_config(CPU_CFG), None, 'cpu')
+    return analysis.build_model(analysis.load_config(CPU_CFG), None, 'cpu')
 
 
 @pytest.mark.parametrize('num', [1, 4])
@@ -183,7 +183,7 @@ def test_documented_get_flops_invocation_prints_the_dense_count(cpu_model):
     assert ('get_flops \\\n        configs/logocap/coco/logocap_hrnet-w32_'
             '4xb12-140e_coco-512x512.py \\\n        --input-shape 512 512'
             ) in flops.__doc__
-    assert tuple(tooling.load_config(W32_CFG).codec.input_size) == (512, 512)
+    assert tuple(analysis.load_config(W32_CFG).codec.input_size) == (512, 512)
 
 
 def test_table_rows_add_up():

@@ -1,4 +1,4 @@
-"""The KEM / KAM drawing (logocap_mmpose/visualization/kem_kam.py) and
+"""The KEM / KAM drawing (logocap_mmpose/analysis/kem_kam.py) and
 tools/visualize_kem_kam.py, on a coco-mini image with a random-weight
 CPU-sized model."""
 import copy
@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from logocap_mmpose.models import refinement
 from logocap_mmpose.models.inference import dense_outputs
-from logocap_mmpose.visualization import (draw_kem_kam, kem_kam_stages,
-                                          resolve_keypoints, visualize_kem_kam)
+from logocap_mmpose.analysis.kem_kam import (draw_kem_kam, kem_kam_stages,
+                                             resolve_keypoints,
+                                             visualize_kem_kam)
 from tests.conftest import REPO, require_shared
 
 CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
@@ -29,7 +31,7 @@ def image_path():
 def model():
     """The CPU config's model with random weights: the head drawn from
     N(0, 0.05) so that its maps, KAMs and windows vary from cell to cell."""
-    from logocap_mmpose.utils.tooling import build_model, load_config
+    from logocap_mmpose.analysis import build_model, load_config
     model = build_model(load_config(CPU_CONFIG), None, 'cpu')
     torch.manual_seed(0)
     for p in model.head.parameters():
@@ -39,7 +41,7 @@ def model():
 
 @pytest.fixture(scope='module')
 def batch(model, image_path):
-    from logocap_mmpose.utils.tooling import prepare_batches
+    from logocap_mmpose.analysis import prepare_batches
     return prepare_batches(model, [image_path])[0]
 
 
@@ -60,8 +62,12 @@ def batched(model, batch):
         initial, _, valid = head.decoder.decode_batch(
             heatmaps, displacements, model.test_cfg.get('max_proposals'))
         maps = heatmaps[:, :head.num_keypoints]
-        kams = head.kams(embedding, head.local_poses(initial)).clamp(0, 1)
-        after = head.adapt(head.global_kems(maps, initial), kams)
+        geometry = head.geometry
+        poses = refinement.local_poses(geometry, initial)
+        kams = refinement.kams(geometry, head.cmp, embedding,
+                               poses).clamp(0, 1)
+        after = refinement.adapt(
+            geometry, refinement.global_kems(geometry, maps, initial), kams)
         # head.refine on the drawn proposal alone: the batched refinement
         # of all proposals agrees with it up to float rounding, which can
         # swap near-tied cells of the top-2 decoding

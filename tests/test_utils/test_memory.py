@@ -6,7 +6,8 @@ import os.path as osp
 import pytest
 import torch
 
-from logocap_mmpose.utils import memory, tooling
+from logocap_mmpose import analysis
+from logocap_mmpose.analysis import memory
 from tests.conftest import REPO, require_shared
 
 CPU_CFG = osp.join(REPO, 'configs', 'logocap', 'coco',
@@ -38,11 +39,11 @@ def test_growth_of_a_trace():
 
 def test_repeated_inference_does_not_grow_memory():
     root = require_shared('coco-mini')
-    cfg = tooling.load_config(CPU_CFG, data_root=root)
+    cfg = analysis.load_config(CPU_CFG, data_root=root)
     torch.manual_seed(0)
-    model = tooling.build_model(cfg, None, 'cpu')
+    model = analysis.build_model(cfg, None, 'cpu')
     images = sorted(glob.glob(osp.join(root, 'val2017', '*.jpg')))[:1]
-    batches = tooling.prepare_batches(model, images)
+    batches = analysis.prepare_batches(model, images)
 
     def infer():
         with torch.no_grad():

@@ -7,7 +7,7 @@ line) that names what is missing and the fix:
    (``logocap_mmpose/datasets/checked_datasets.py``) that every config
    uses;
 2. a tool's ``--data-root`` that names no folder (``../shared`` absent):
-   ``logocap_mmpose.utils.tooling``; and the tests' ``require_shared``;
+   ``logocap_mmpose.analysis``; and the tests' ``require_shared``;
 3. the ImageNet weight package of EfficientNet-Lite0;
 4. ``onnx`` / ``onnxruntime`` for the deploy functions and the ONNX tools.
 
@@ -25,7 +25,7 @@ import pytest
 import torch.nn as nn
 from mmengine.config import Config
 
-from logocap_mmpose.utils import tooling
+from logocap_mmpose import analysis
 from tests import conftest
 from tests.conftest import REPO, SHARED_DATA, require_shared
 
@@ -165,7 +165,7 @@ def test_missing_training_image_folder_names_the_fix(tmp_path):
 
 def test_cpu_config_builds_its_train_set_on_coco_mini():
     root = require_shared('coco-mini')
-    cfg = tooling.load_config(CPU_CONFIG, data_root=root)
+    cfg = analysis.load_config(CPU_CONFIG, data_root=root)
     dataset = build_dataset(cfg.train_dataloader.dataset)
     assert type(dataset).__name__ == 'LOGOCAPCocoDataset'
     assert len(dataset) > 100
@@ -189,11 +189,11 @@ def expected_data_root_message(root: str) -> str:
 def test_load_config_with_a_missing_data_root(tmp_path):
     root = missing_shared_root(tmp_path)
     with pytest.raises(FileNotFoundError) as info:
-        tooling.load_config(CPU_CONFIG, data_root=root)
+        analysis.load_config(CPU_CONFIG, data_root=root)
     assert str(info.value) == expected_data_root_message(root)
-    assert tooling.missing_data_root(str(tmp_path)) is None
+    assert analysis.missing_data_root(str(tmp_path)) is None
     # relative: where it leads; outside ../shared: no shared-data note
-    message = tooling.missing_data_root('no-such-folder')
+    message = analysis.missing_data_root('no-such-folder')
     assert_one_line(message, 'data root no-such-folder (',
                     osp.abspath('no-such-folder'), ') does not exist: pass '
                     'a COCO-layout folder')

@@ -5,13 +5,23 @@ Architecture comes in sub-configs, as MMPose users read heads such as RTMO:
 - ``branch_cfg``: the three 1x1 conv branches on the stride-4 features
   (``heatmap_channels``, ``offset_channels``, ``embedding_channels``,
   ``norm_cfg``, ``act_cfg``);
-- ``kem_cfg``: KEM geometry and sampling (``local_size`` S, ``local_extent``,
-  ``global_size`` a, ``reweigh_sigma``, ``sampling``);
+- ``kem_cfg``: KEM geometry and sampling (``local_size`` S,
+  ``local_extent``, the half range of the unscaled local grid in px,
+  ``global_size`` a, ``reweigh_sigma``, None for ``(a - 1) / 6``, and
+  ``sampling``: 'centred', cell ``u`` centred at input ``s*u + (s-1)/2``,
+  this package's convention, or 'authors', the authors' reading of the maps
+  that their weights need; see ``models/kem.py``);
 - ``cmp_cfg``: the message passing (``channels`` of its three blocks and the
   ``norm_cfg`` of the second block: Attentive Norm, or BN for the paper's
   Table 5 ablation);
-- ``adaptation_cfg``: contextual adaptation and decoding (``impl``,
-  ``top2_lambda``, ``kams_only_decode``).
+- ``adaptation_cfg``: contextual adaptation and decoding (``impl`` 'fft',
+  the true convolution through FFTs, or 'conv', the authors' grouped
+  conv2d; ``top2_lambda``; ``kams_only_decode``, the decoding of the
+  ``kams_only`` test mode: 'argmax', the authors' partial refinement, the
+  largest KAM cell scored by its value, or 'top2', the top-2 average of the
+  other modes);
+- ``quality_cfg``: the learned pose-quality score (``models/quality.py``),
+  off when None: ``inputs``, ``hidden``, ``detach``, ``seed``, ``loss``.
 
 Training-only settings (``num_proposals``, ``oks_threshold``,
 ``inject_gt_proposals``) are read from ``model.train_cfg``, which MMPose's
@@ -48,6 +58,15 @@ CMP_CFG = dict(
     norm_cfg=dict(type='AttentiveNorm', num_mixtures=20))
 ADAPTATION_CFG = dict(
     impl='fft', top2_lambda=0.75, kams_only_decode='argmax')
+# the quality head (models/quality.py), off unless quality_cfg is given:
+# its inputs, hidden width, whether its features carry no gradient, the
+# seed of its own initialisation, and its loss
+QUALITY_CFG = dict(
+    inputs=('scores', 'kam_stats'),
+    hidden=64,
+    detach=True,
+    seed=0,
+    loss=dict(type='PoseQualityLoss', loss_weight=1.0))
 # nonfinite_loss is read by LOGOCAPPoseEstimator (models/nonfinite.py)
 TRAIN_CFG = dict(num_proposals=30, oks_threshold=0.5,
                  inject_gt_proposals=False, nonfinite_loss='raise')
@@ -68,6 +87,7 @@ TEST_CFG = dict(
     max_proposals=None,  # centres decoded per image (None: the codec's)
     nms_before_refine=False,  # drop duplicate initial poses first
     kam_score=None,  # None | 'product' | 'replace'
+    pose_score='heatmap',  # 'heatmap' | 'quality' | 'product'
     output_heatmaps=False,  # also return the fused maps (pred_fields)
     # models/pose_nms.py
     nms_dist_thr=0.05,  # <= 0: no pose NMS
@@ -80,13 +100,16 @@ DEFAULTS = dict(branch_cfg=BRANCH_CFG, kem_cfg=KEM_CFG, cmp_cfg=CMP_CFG,
                 adaptation_cfg=ADAPTATION_CFG)
 
 
-def _merged(defaults: dict, given: Optional[dict], group: str) -> dict:
+def _merged(defaults: dict, given: Optional[dict], group: str,
+            error: type = TypeError) -> dict:
+    """A deep copy of ``defaults`` updated by ``given``; an unknown key
+    is an ``error`` naming ``group``."""
     cfg = copy.deepcopy(defaults)
     given = dict(given or {})
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise TypeError(f'LOGOCAPHead {group} got unknown keys {unknown}; '
-                        f'known: {sorted(defaults)}')
+        raise error(f'{group} has keys LOGOCAPHead does not use: '
+                    f'{unknown}; known: {sorted(defaults)}')
     cfg.update(given)
     return cfg
 
@@ -124,14 +147,17 @@ def group_head_settings(groups: Dict[str, Optional[dict]]
     return cfgs
 
 
+def quality_settings(quality_cfg: Optional[dict]) -> Optional[dict]:
+    """``QUALITY_CFG`` updated by ``quality_cfg``; None (no quality head)
+    when ``quality_cfg`` is None."""
+    if quality_cfg is None:
+        return None
+    cfg = _merged(QUALITY_CFG, quality_cfg, 'quality_cfg')
+    cfg['inputs'] = tuple(cfg['inputs'])
+    return cfg
+
+
 def training_settings(train_cfg: Optional[dict]) -> dict:
     """``TRAIN_CFG`` updated by ``model.train_cfg``; an unknown key of
     ``train_cfg`` is an error."""
-    cfg = dict(TRAIN_CFG)
-    given = dict(train_cfg or {})
-    unknown = sorted(set(given) - set(TRAIN_CFG))
-    if unknown:
-        raise KeyError(f'model.train_cfg has keys LOGOCAPHead does not use: '
-                       f'{unknown}; known: {sorted(TRAIN_CFG)}')
-    cfg.update(given)
-    return cfg
+    return _merged(TRAIN_CFG, train_cfg, 'model.train_cfg', KeyError)

@@ -21,22 +21,24 @@ from mmpose.models.heads.base_head import BaseHead
 from mmpose.registry import KEYPOINT_CODECS, MODELS
 from mmpose.utils.typing import ConfigType, OptConfigType, OptSampleList
 from ...datasets.metainfo import (resolve_keypoint_sigmas,
-                                 resolve_metainfo_file)
+                                  resolve_metainfo_file)
 from .. import profiling, refinement
 from ..attentive_norm import AttentiveNorm2d
 from ..branches import conv_branch
-from ..inference import (check_scales, dense_outputs, fuse_scales,
-                         group_by_size, valid_cells)
-from ..kem import gaussian_window, keypoint_scales, local_kem_offsets
-from ..losses import dense_losses, refinement_losses
+from ..inference import fused_dense_outputs, group_by_size, valid_cells
+from ..kem import keypoint_scales, local_kem_offsets
+from ..losses import dense_losses, quality_loss, refinement_losses
 from ..message_passing import ConvMessagePassing
-from ..pose_nms import (check_nms_order, drop_duplicate_proposals,
-                        nms_and_pack)
-from ..proposals import gt_center_proposals, padded_instances
+from ..quality import (PooledCMP, build_quality_head, predicted_quality,
+                       scored_by)
+from ..pose_nms import check_nms_order, nms_and_pack
+from ..proposals import (gt_center_proposals, inference_proposals,
+                         padded_instances)
 from ..refinement import (MODES, RefinementGeometry, check_mode,
                           kam_pose_scores)
 from .checkpoint_guard import HeadCheckpointMismatchError, check_head_state_dict
-from .head_config import group_head_settings, training_settings
+from .head_config import (group_head_settings, quality_settings,
+                          training_settings)
 
 #: an exported refinement: (heatmaps (B, K+1, h, w), embedding (B, C, h, w),
 #: initial (B, N, K, 2)) -> keypoints (B, N, K, 2), scores (B, N, K)
@@ -56,29 +58,15 @@ class LOGOCAPHead(BaseHead):
         metainfo (dict, optional): dataset meta (e.g. ``dict(from_file=
             'configs/_base_/datasets/coco.py')``) to read ``sigmas`` from when
             ``keypoint_sigmas`` is not given.
-        branch_cfg (dict, optional): the heatmap / offset / embedding
-            branches: ``heatmap_channels`` (32), ``offset_channels`` (256),
-            ``embedding_channels`` (64), ``norm_cfg`` (BN), ``act_cfg``
-            (ReLU).
-        kem_cfg (dict, optional): ``local_size`` S (11), ``local_extent``
-            (5.0, half range of the unscaled local grid, px), ``global_size``
-            a (97), ``reweigh_sigma`` (None: ``(a - 1) / 6``), ``sampling``:
-            'centred' (cell ``u`` centred at input ``s*u + (s-1)/2``, this
-            package's convention) or 'authors' (the authors' reading of the
-            maps, needed to run their weights; see ``models/kem.py``).
-        cmp_cfg (dict, optional): ``channels`` of the three CMP blocks
-            ((512, 256, 128)) and ``norm_cfg`` of the second block
-            (``dict(type='AttentiveNorm', num_mixtures=20)``; ``dict(type=
-            'BN')`` for the paper's Table 5 ablation).
-        adaptation_cfg (dict, optional): ``impl`` 'fft' (the true
-            convolution through FFTs, 3-6x cheaper on CPU) or 'conv'
-            (grouped conv2d, as the authors); ``top2_lambda`` (0.75);
-            ``kams_only_decode``, the decoding of the ``kams_only`` test
-            mode: 'argmax' (the authors' partial refinement: the largest
-            KAM cell, scored by its value; default) or 'top2' (the top-2
-            average of the other modes).
+        branch_cfg, kem_cfg, cmp_cfg, adaptation_cfg (dict, optional): the
+            grouped architecture settings (the branches; the KEM geometry
+            and sampling; the message passing; the contextual adaptation and
+            decoding), each completed by the defaults of ``head_config.py``,
+            which lists their keys.
         heatmap_loss / offset_loss / kam_loss / refine_loss (dict): losses.
         decoder (dict): the :class:`LOGOCAPLabel` codec config.
+        quality_cfg (dict, optional): the learned pose-quality score
+            (``models/quality.py``; ``head_config.QUALITY_CFG``); None: off.
         init_cfg (dict, optional): initialisation config.
 
     Training settings come from ``model.train_cfg`` (``num_proposals`` 30,
@@ -107,6 +95,7 @@ class LOGOCAPHead(BaseHead):
                  refine_loss: ConfigType = dict(
                      type='KeypointMSELoss', use_target_weight=True),
                  decoder: OptConfigType = None,
+                 quality_cfg: OptConfigType = None,
                  init_cfg: OptConfigType = None):
         if init_cfg is None:
             init_cfg = [
@@ -155,6 +144,11 @@ class LOGOCAPHead(BaseHead):
         self.kam_loss = MODELS.build(kam_loss)
         self.refine_loss = MODELS.build(refine_loss)
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
+        self.quality_cfg = quality_settings(quality_cfg)
+        self.quality = None if self.quality_cfg is None else \
+            build_quality_head(self.quality_cfg, K, cmp['channels'][-1])
+        if self.quality is not None:
+            self.quality_loss = MODELS.build(self.quality_cfg['loss'])
 
     def init_weights(self):
         super().init_weights()
@@ -200,46 +194,8 @@ class LOGOCAPHead(BaseHead):
 
     @property
     def geometry(self) -> RefinementGeometry:
-        """The head's refinement geometry (``models/refinement.py``), built
-        from its current settings on the device of its buffers."""
-        offsets = self.kem_offsets
-        return RefinementGeometry(
-            kem_offsets=offsets,
-            stride=float(self.stride),
-            global_size=int(self.global_kem_size),
-            reweigh=gaussian_window(self.global_kem_size, self.reweigh_sigma,
-                                    offsets.dtype, offsets.device),
-            sampling=self.sampling,
-            adaptation_impl=self.adaptation_impl,
-            top2_lambda=float(self.top2_lambda),
-            kams_only_lambda=1.0 if self.kams_only_decode == 'argmax' else
-            float(self.top2_lambda))
-
-    # the stages of models/refinement.py with this head's geometry and CMP
-    def local_poses(self, initial: Tensor) -> Tensor:
-        """Local KEM candidates: (B, N, K, 2) -> (B, N, K, S, S, 2)."""
-        return refinement.local_poses(self.geometry, initial)
-
-    def local_kem_features(self, embedding: Tensor, poses: Tensor) -> Tensor:
-        """Embedding on the local KEMs: (B, N, K, S, S, 2) -> (B, N, K*C, S,
-        S), keypoint-major channels."""
-        return refinement.local_kem_features(self.geometry, embedding, poses)
-
-    def kams(self, embedding: Tensor, poses: Tensor) -> Tensor:
-        """Local KEM features -> CMP: (B, N, K, S, S, 2) -> (B, N, K, S, S),
-        raw (not clamped)."""
-        return refinement.kams(self.geometry, self.cmp, embedding, poses)
-
-    def global_kems(self, keypoint_heatmaps: Tensor,
-                    initial: Tensor) -> Tensor:
-        """Reweighed heatmap windows: (B, N, K, 2) -> (B, N, K, a, a)."""
-        return refinement.global_kems(self.geometry, keypoint_heatmaps,
-                                      initial)
-
-    def adapt(self, global_kems: Tensor, kams: Tensor) -> Tensor:
-        """Contextual adaptation: (B, N, K, a, a) windows, (B, N, K, S, S)
-        KAMs -> (B, N, K, a, a)."""
-        return refinement.adapt(self.geometry, global_kems, kams)
+        """The refinement geometry of the current settings."""
+        return RefinementGeometry.of_head(self)
 
     # ------------------------------------------------------------------- loss
     def loss(self, feats: Tuple[Tensor], batch_data_samples: OptSampleList,
@@ -252,15 +208,18 @@ class LOGOCAPHead(BaseHead):
                               self.heatmap_loss, self.offset_loss)
         gt = padded_instances(batch_data_samples, heatmaps)
         with torch.no_grad():
-            initial, _, _ = self.decoder.decode_batch(
+            decoded, center_scores, _ = self.decoder.decode_batch(
                 heatmaps.detach(), displacements.detach(),
                 cfg['num_proposals'], thr=float('-inf'))
-            if cfg['inject_gt_proposals']:
-                initial = torch.cat((initial, gt_center_proposals(
-                    self.decoder, displacements.detach(), *gt[:2])), dim=1)
+            initial = torch.cat((decoded, gt_center_proposals(
+                self.decoder, displacements.detach(), *gt[:2])), dim=1) \
+                if cfg['inject_gt_proposals'] else decoded
         losses.update(
             refinement_losses(self, heatmaps, embedding, initial, *gt,
                               oks_threshold=cfg['oks_threshold']))
+        if self.quality is not None:
+            losses.update(quality_loss(self, heatmaps, embedding, decoded,
+                                       center_scores, *gt))
         return losses
 
     # ---------------------------------------------------------------- predict
@@ -268,17 +227,9 @@ class LOGOCAPHead(BaseHead):
                 test_cfg: ConfigType = {}):
         """Poses in input space (numpy), one ``InstanceData`` per image.
 
-        ``test_cfg``: ``flip_test`` (feats are then [orig, flipped]),
-        ``scales`` (multi-scale test: feats hold one entry per scale, see
-        ``models/inference.py``), ``mode``
-        (one of :data:`MODES`), ``max_proposals``, ``output_heatmaps`` and
-        the pose NMS keys of :func:`~..pose_nms.nms_and_pack`
-        (``nms_dist_thr``, ``nms_joints_thr``, ``max_num_people``,
-        ``nms_order``: 'score', MMPose's order, or 'proposal', the authors')
-        and ``nms_before_refine`` (False: drop the proposals whose initial
-        pose duplicates a stronger one before refining them, see
-        :func:`~..pose_nms.drop_duplicate_proposals`).
-
+        ``test_cfg`` is ``model.test_cfg``; ``head_config.TEST_CFG`` lists
+        its keys and defaults. With ``flip_test`` feats are [orig, flipped];
+        with ``scales`` one entry per scale (``models/inference.py``).
         Images padded to the batch size (``pad_shape`` smaller than the
         batch) are decoded on their own cells only; their features still
         differ from the image's alone near the padding, so
@@ -289,40 +240,17 @@ class LOGOCAPHead(BaseHead):
 
     def dense_maps(self, feats, batch_data_samples: OptSampleList,
                    test_cfg: ConfigType = {}) -> Tuple[Tensor, Tensor, Tensor]:
-        """The dense outputs fused over flip and scales, as :meth:`predict`
-        decodes them.
-
-        Args:
-            feats: the features of :meth:`predict` (``[orig, flipped]``
-                with ``flip_test``; one entry per scale with ``scales``).
-            batch_data_samples (list[PoseDataSample]): the batch (their
-                ``flip_indices`` with ``flip_test``).
-            test_cfg (dict): ``flip_test`` and ``scales``.
-
-        Returns:
-            tuple: heatmaps (B, K+1, h, w), displacements (B, 2K, h, w) and
-            the embedding (B, C, h, w) of the image pass at scale 1.
-        """
+        """Heatmaps (B, K+1, h, w), displacements (B, 2K, h, w) and the
+        scale-1 image pass's embedding (B, C, h, w), fused over flip and
+        scales as :meth:`predict` decodes them (``test_cfg.flip_test`` and
+        ``scales``; the batch gives ``flip_indices``)."""
         flip = test_cfg.get('flip_test', False)
         flip_indices = batch_data_samples[0].metainfo['flip_indices'] \
             if flip else None
-        scales = check_scales(test_cfg.get('scales'))
         with record_function(profiling.DENSE):
-            return self._fused_dense_outputs(feats, scales, flip,
-                                             flip_indices)
-
-    def _fused_dense_outputs(self, feats, scales, flip, flip_indices):
-        """Heatmaps, displacements and embedding fused over flip and
-        scales (see :meth:`dense_maps`)."""
-        if len(scales) == 1:
-            maps = dense_outputs(self.forward, feats, flip, flip_indices,
-                                 self.forward_maps)
-        else:  # feats: one entry per scale (see models/inference.py)
-            maps = fuse_scales(
-                [dense_outputs(self.forward, f, flip, flip_indices,
-                               self.forward_maps)
-                 for f in feats], scales.index(1.0))
-        return maps
+            return fused_dense_outputs(self.forward, self.forward_maps, feats,
+                                       flip, flip_indices,
+                                       test_cfg.get('scales'))
 
     def predict_from_maps(self, heatmaps: Tensor, displacements: Tensor,
                           embedding: Tensor,
@@ -331,16 +259,11 @@ class LOGOCAPHead(BaseHead):
                           refine_fn: Optional[RefinementFn] = None):
         """:meth:`predict` after the dense network: poses from heatmaps (B,
         K+1, h, w), displacements (B, 2K, h, w) and embedding (B, C, h, w),
-        already fused over flips and scales (what an exported dense network
-        leaves to PyTorch, see ``deploy/onnx_export.py``).
+        already fused over flips and scales.
 
-        ``refine_fn`` (e.g. an exported refinement graph,
+        ``refine_fn`` (an exported refinement graph,
         ``deploy.ONNXRefinement.refine``) replaces the refinement of
-        ``test_cfg.mode``: it gets the heatmaps, the embedding and the
-        initial poses of each group of images and returns keypoints and
-        scores; it computes no KAMs (``kam_score`` then fails). Everything
-        else (decoding, ``nms_before_refine``, centre scores, pose NMS) is
-        this method's either way.
+        ``test_cfg.mode``; it computes no KAMs, so ``kam_score`` fails.
         """
         mode = check_mode(test_cfg.get('mode', 'full'))
         check_nms_order(test_cfg.get('nms_order', 'score'))
@@ -364,30 +287,11 @@ class LOGOCAPHead(BaseHead):
     def proposals(self, heatmaps: Tensor, displacements: Tensor,
                   test_cfg: ConfigType = {}
                   ) -> Tuple[Tensor, Tensor, Tensor]:
-        """The proposals that :meth:`predict` refines.
-
-        The codec's ``decode_batch`` (``test_cfg.max_proposals``), then,
-        with ``nms_before_refine``, the duplicates dropped
-        (:func:`~..pose_nms.drop_duplicate_proposals`); cut to the longest
-        valid prefix of the batch.
-
-        Args:
-            heatmaps (Tensor): (B, K+1, h, w), fused.
-            displacements (Tensor): (B, 2K, h, w), fused.
-            test_cfg (dict): the test settings.
-
-        Returns:
-            tuple: initial poses (B, n, K, 2), centre scores (B, n) and
-            ``valid`` (B, n), a prefix of each row.
-        """
+        """The proposals that :meth:`predict` refines
+        (``proposals.inference_proposals``)."""
         with record_function(profiling.DECODE):
-            initial, center_scores, valid = self.decoder.decode_batch(
-                heatmaps, displacements, test_cfg.get('max_proposals'))
-            if test_cfg.get('nms_before_refine', False):
-                initial, center_scores, valid = drop_duplicate_proposals(
-                    initial, center_scores, valid, test_cfg)
-            n = int(valid.sum(1).max())  # valid is a prefix of each row
-            return initial[:, :n], center_scores[:, :n], valid[:, :n]
+            return inference_proposals(self.decoder, heatmaps,
+                                       displacements, test_cfg)
 
     def predict_one_size(self, heatmaps: Tensor, displacements: Tensor,
                          embedding: Tensor, mode: str, test_cfg: ConfigType,
@@ -398,15 +302,20 @@ class LOGOCAPHead(BaseHead):
         initial, center_scores, valid = self.proposals(heatmaps,
                                                        displacements,
                                                        test_cfg)
+        pose_score = test_cfg.get('pose_score', 'heatmap')
+        cmp = self.cmp if pose_score == 'heatmap' else PooledCMP(self.cmp)
         if refine_fn is None:
             keypoints, scores, kams = refinement.refine(
-                mode, self.geometry, self.cmp,
-                heatmaps[:, :self.num_keypoints], embedding, initial)
+                mode, self.geometry, cmp, heatmaps[:, :self.num_keypoints],
+                embedding, initial)
         else:
             (keypoints, scores), kams = refine_fn(heatmaps, embedding,
                                                   initial), None
+        quality = predicted_quality(self, scores, center_scores, kams, cmp) \
+            if pose_score != 'heatmap' else None
         scores = kam_pose_scores(scores, kams, test_cfg.get('kam_score'))
-        scores = scores * center_scores[..., None]
+        scores = scored_by(pose_score, scores * center_scores[..., None],
+                           quality)
         with record_function(profiling.POSE_NMS):
             return nms_and_pack(keypoints, scores, valid, test_cfg)
 

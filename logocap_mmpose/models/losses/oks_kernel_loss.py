@@ -83,6 +83,29 @@ def oks_kernel_targets(poses: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
         matched_keypoints=matched_keypoints, best_oks=best_oks)
 
 
+def pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
+             gt_areas: Tensor, sigmas: Tensor) -> Tensor:
+    """COCO OKS of each pose with its best-matching ground-truth person:
+    :func:`oks_kernel_targets` of a one-cell window (the pose itself), so
+    the same definition and matching as the training targets.
+
+    Args:
+        keypoints (Tensor): (B, N, K, 2) poses.
+        gt_keypoints (Tensor): (B, G, K, 2) ground truth, same frame.
+        gt_visible (Tensor): (B, G, K), > 0 for labelled keypoints.
+        gt_areas (Tensor): (B, G) person areas (clamped to >= 1 px^2).
+        sigmas (Tensor): (K,) OKS sigmas.
+
+    Returns:
+        Tensor: (B, N) the largest OKS over the persons (0 without any),
+        OKS = mean over the person's labelled keypoints of
+        ``exp(-d^2 / (2 * area * (2 * sigma)^2))``.
+    """
+    cells = keypoints[:, :, :, None, None]  # (B, N, K, 1, 1, 2)
+    return oks_kernel_targets(cells, gt_keypoints, gt_visible, gt_areas,
+                              sigmas)['best_oks']
+
+
 @MODELS.register_module()
 class OKSKernelLoss(nn.Module):
     """OKS kernel loss for the KAMs (paper eq. 7, authors' normalisation).

@@ -7,6 +7,7 @@ a x a global KEMs, M gated proposals.
 import torch
 from torch import Tensor
 
+from .. import refinement
 from ..adaptation import contextual_adaptation
 from ..proposals import gated_proposals
 from .oks_kernel_loss import oks_kernel_targets
@@ -25,8 +26,8 @@ def refinement_losses(head, heatmaps: Tensor, embedding: Tensor,
     zero gradients, so DDP sees every parameter).
 
     Args:
-        head (LOGOCAPHead): gives the stages (``local_poses``,
-            ``local_kem_features``, ``cmp``, ``global_kems``), the losses
+        head (LOGOCAPHead): gives the refinement geometry and the CMP
+            (the stages of ``models/refinement.py``), the losses
             (``kam_loss``, ``refine_loss``), ``sigmas`` and the codec's
             ``window_targets``.
         heatmaps (Tensor): (B, K+1, h, w) predicted heatmaps.
@@ -42,11 +43,11 @@ def refinement_losses(head, heatmaps: Tensor, embedding: Tensor,
         ``oks_gate_ratio`` (gated / all proposals) and ``oks_gated_mean``
         (mean best OKS of the gated proposals).
     """
-    K = head.num_keypoints
+    K, geometry = head.num_keypoints, head.geometry
     with torch.no_grad():
-        targets = oks_kernel_targets(head.local_poses(initial), gt_keypoints,
-                                     gt_visible, gt_areas, head.sigmas,
-                                     oks_threshold)
+        targets = oks_kernel_targets(
+            refinement.local_poses(geometry, initial), gt_keypoints,
+            gt_visible, gt_areas, head.sigmas, oks_threshold)
     gate = targets['gate']  # (B, N)
     gated = gate.float()
     logs = dict(
@@ -58,14 +59,15 @@ def refinement_losses(head, heatmaps: Tensor, embedding: Tensor,
             embedding.sum() * 0 + heatmaps.sum() * 0
         return dict(loss_kam=zero, loss_refine=zero.clone(), **logs)
     selected, valid = gated_proposals(initial, gate)
-    local = head.local_kem_features(embedding,
-                                    head.local_poses(selected))[valid]
+    local = refinement.local_kem_features(
+        geometry, embedding,
+        refinement.local_poses(geometry, selected))[valid]
     kams = head.cmp(local)  # (M, K, S, S), raw
     weights = targets['weights'][gate]  # (M, K)
     loss_kam = head.kam_loss(kams, targets['oks'][gate], weights)
-    refined = contextual_adaptation(
-        head.global_kems(heatmaps[:, :K], selected)[valid], kams,
-        head.adaptation_impl)
+    windows = refinement.global_kems(geometry, heatmaps[:, :K], selected)
+    refined = contextual_adaptation(windows[valid], kams,
+                                    head.adaptation_impl)
     with torch.no_grad():
         refine_targets = head.decoder.window_targets(
             initial[gate], targets['matched_keypoints'][gate],

@@ -39,8 +39,8 @@ from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 from torch import Tensor
 
-from ..models.losses import oks_kernel_targets
-from ..utils.tooling import Column, markdown_table, test_options
+from ..models.losses import oks_kernel_targets, pose_oks
+from . import Column, markdown_table, test_options
 
 DEFAULT_WINDOWS = (1, 3, 5, 7, 9, 11)
 METRICS = (('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
@@ -207,9 +207,9 @@ def true_pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
                   gt_areas: Tensor, sigmas: Tensor) -> Tensor:
     """COCO OKS of each pose with its best-matching ground-truth person.
 
-    The training targets' OKS (:func:`oks_kernel_targets`) of a one-cell
-    window, i.e. the pose itself: the same definition and matching as the
-    oracle rows, areas clamped to at least 1 px^2.
+    :func:`~logocap_mmpose.models.losses.pose_oks` of one image: the
+    training targets' OKS of the pose itself, the same definition and
+    matching as the oracle rows and the quality head's target.
 
     Args:
         keypoints (Tensor): (N, K, 2) poses.
@@ -223,9 +223,8 @@ def true_pose_oks(keypoints: Tensor, gt_keypoints: Tensor, gt_visible: Tensor,
         OKS = mean over the person's labelled keypoints of
         ``exp(-d^2 / (2 * area * (2 * sigma)^2))``, as COCO defines it.
     """
-    cells = keypoints[None, :, :, None, None]  # (1, N, K, 1, 1, 2)
-    return oks_kernel_targets(cells, gt_keypoints[None], gt_visible[None],
-                              gt_areas[None], sigmas)['best_oks'][0]
+    return pose_oks(keypoints[None], gt_keypoints[None], gt_visible[None],
+                    gt_areas[None], sigmas)[0]
 
 
 def oks_scored_samples(samples: Sequence, sigmas: Sequence[float]) -> list:
@@ -300,6 +299,27 @@ def _with_keypoints(sample, keypoints: np.ndarray):
     return new
 
 
+def score_settings(modes: Sequence[str],
+                   kam_scores: Sequence[Optional[str]] = (),
+                   pose_scores: Sequence[str] = ()) -> Dict[str, dict]:
+    """The test settings of :func:`evaluate_upper_bound`'s model rows:
+    each mode under each ``kam_score`` and each ``pose_score`` given (the
+    model's own setting of a key when none are), keyed
+    ``'<mode>[, kam_score=<v>][, pose_score=<v>]'``."""
+    settings = {}
+    for mode in modes:
+        for kam in (kam_scores or [...]):
+            for pose in (pose_scores or [...]):
+                name, cfg = mode, dict(mode=mode)
+                if kam is not ...:
+                    name, cfg['kam_score'] = f'{name}, kam_score={kam}', kam
+                if pose is not ...:
+                    name += f', pose_score={pose}'
+                    cfg['pose_score'] = pose
+                settings[name] = cfg
+    return settings
+
+
 def evaluate_upper_bound(model,
                          dataloader,
                          evaluator_cfg,
@@ -307,7 +327,8 @@ def evaluate_upper_bound(model,
                          modes: Sequence[str] = (),
                          dataset_meta: Optional[dict] = None,
                          progress: bool = False,
-                         kam_scores: Sequence[Optional[str]] = ()) -> dict:
+                         kam_scores: Sequence[Optional[str]] = (),
+                         pose_scores: Sequence[str] = ()) -> dict:
     """COCO metrics of the initial poses, of their window oracles and of the
     model's own test modes on a dataset.
 
@@ -332,14 +353,18 @@ def evaluate_upper_bound(model,
         kam_scores (Sequence[str | None]): ``test_cfg.kam_score`` values
             (None, ``'product'``, ``'replace'``) to score each of ``modes``
             with; empty: the model's own setting only.
+        pose_scores (Sequence[str]): ``test_cfg.pose_score`` values
+            (``'heatmap'``, ``'quality'``, ``'product'``: the learned
+            pose-quality score) likewise, crossed with ``kam_scores``.
 
     Returns:
         dict: ``initial`` (metrics dict), ``oracle`` (``{s: metrics}``),
         ``oks_scored`` (the initial poses scored by their true OKS, see
         :func:`oks_scored_samples`), ``modes`` (``{mode: metrics}``, keys
-        ``'<mode>, kam_score=<value>'`` with ``kam_scores``) and
+        of :func:`score_settings`) and
         ``modes_oks_scored`` (``{mode: metrics}``, each mode's poses scored
-        by their true OKS), each metrics dict as the evaluator returns it
+        by their true OKS, the poses of its first setting), each metrics
+        dict as the evaluator returns it
         (e.g. ``coco/AP``), and ``score_oks_spearman`` (``{'initial' or a
         key of modes: rho}``, :func:`score_oks_correlation` over all poses:
         how well each score ranks poses by quality).
@@ -359,12 +384,7 @@ def evaluate_upper_bound(model,
 
     initial, oks_scored = build(), build()
     oracles = {s: build() for s in windows}
-    settings = {mode: dict(mode=mode) for mode in modes}
-    if kam_scores:
-        settings = {
-            f'{mode}, kam_score={kam}': dict(mode=mode, kam_score=kam)
-            for mode in modes for kam in kam_scores
-        }
+    settings = score_settings(modes, kam_scores, pose_scores)
     others = {name: build() for name in settings}
     others_oks = {mode: build() for mode in modes}
     # every pose's (score, true OKS) sample lists, for the rank correlation
@@ -416,7 +436,7 @@ def evaluate_upper_bound(model,
 
 
 def upper_bound_table(result: dict) -> str:
-    """One markdown table (``utils.tooling.markdown_table``): a row per pose
+    """One markdown table (``analysis.report.markdown_table``): a row per pose
     set, AP / AP50 / AP75 / AR and the AP gain over the initial poses.
 
     Args:

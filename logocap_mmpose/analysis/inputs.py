@@ -1,38 +1,32 @@
-"""What the scripts under ``tools/`` share: configs, models, inputs, timing
-and markdown tables.
+"""What the measurement tools start from: configs, data, models and their
+test settings.
 
-``tools/benchmark_inference.py``, ``tools/compare_with_dekr.py``,
-``tools/fit_check.py`` and ``tools/count_flops.py`` import it as
-``logocap_mmpose.utils.tooling`` (no ``sys.path`` edits). MMEngine and
-MMPose are imported inside the functions that need them.
+MMEngine and MMPose are imported inside the functions that need them.
 
 - configs: :func:`load_config` with :func:`data_root_options` (point a
   config's datasets and COCO evaluators at one folder; a missing one is a
   one-line error, :func:`missing_data_root`, which the tools give through
-  :func:`parse_tool_args`), :func:`is_logocap`, :func:`short_name`;
+  :func:`parse_tool_args`), :func:`config_file`, :func:`is_logocap`,
+  :func:`short_name`; COCO subsets (:func:`labelled_image_ids`,
+  :func:`write_coco_subset`);
 - models and inputs: :func:`build_model` (random weights without a
   checkpoint), :func:`count_params`, :func:`val_image_paths`,
-  :func:`prepare_batches`, :func:`set_test_options` and the undone variants
-  :func:`test_options` / :func:`overridden`;
-- timing: :class:`Stopwatch`, :func:`time_test_step` (warm-up, then the
-  median of repeats per image), :func:`count_workload`,
-  :func:`time_end_to_end` (both, as a :class:`Timing`);
-- report: :class:`Column` and :func:`markdown_table` (rows are mappings read
-  by column key), :func:`time_ratio_sentence`, :func:`workload_note`.
+  :func:`prepare_batches`;
+- the one test-config override: :func:`set_test_options` and its undone
+  form :func:`test_options`, and :func:`overridden` for any attributes;
+- command lines: :func:`tool_parser` (:func:`comparison_parser`),
+  :func:`parse_tool_args` and the options the tools share
+  (:func:`add_timing_arguments`, :func:`add_device_arguments`,
+  :func:`add_config_arguments`).
 """
 import argparse
 import copy
 import json
 import os
 import os.path as osp
-import statistics
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, NamedTuple, Optional,
-                    Sequence, Tuple)
+from typing import Any, Dict, Iterator, List, Optional, Sequence
 
-import torch
 import torch.nn as nn
 
 _MISSING = object()
@@ -326,224 +320,67 @@ def overridden(obj: Any, **attrs) -> Iterator[Any]:
 
 
 # --------------------------------------------------------------------------
-# timing
+# command lines
 # --------------------------------------------------------------------------
-def synchronize(device: str) -> None:
-    """Wait for the device's queued work (CUDA); nothing on the CPU."""
-    if str(device).startswith('cuda'):
-        torch.cuda.synchronize()
+def tool_parser(description: str,
+                **positionals: Any) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with ``description`` and one positional
+    argument per keyword, in order: ``config='config file'`` (the name and
+    its help) or ``configs=dict(nargs='+', help=...)`` (its keywords)."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, spec in positionals.items():
+        parser.add_argument(
+            name, **(spec if isinstance(spec, dict) else dict(help=spec)))
+    return parser
 
 
-class Stopwatch:
-    """Wall time of a ``with`` block, device work included.
-
-    Example::
-
-        with Stopwatch('cuda:0') as watch:
-            model.test_step(data)
-        watch.seconds
-    """
-
-    def __init__(self, device: str = 'cpu'):
-        self.device = device
-        self.seconds = 0.0
-        self._start = 0.0
-
-    def __enter__(self) -> 'Stopwatch':
-        synchronize(self.device)
-        self._start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        synchronize(self.device)
-        self.seconds = time.perf_counter() - self._start
+def comparison_parser(description: str) -> argparse.ArgumentParser:
+    """:func:`tool_parser` with the two configs that a LOGO-CAP / DEKR
+    comparison takes, ``logocap_config`` and ``dekr_config``."""
+    return tool_parser(
+        description,
+        logocap_config='config of the LOGO-CAP model (LOGOCAPHead)',
+        dekr_config='config of its DEKR peer (same data, backbone and '
+        'schedule)')
 
 
-def median_seconds(run: Callable[[Any], Any], repeats: int,
-                   device: str = 'cpu',
-                   prepare: Optional[Callable[[], Any]] = None
-                   ) -> Tuple[float, Any]:
-    """Median wall time (:class:`Stopwatch`) of ``repeats`` calls of
-    ``run(prepare())`` (``run()`` without ``prepare``; ``prepare`` is not
-    timed), and the last call's result."""
-    times, result = [], None
-    for _ in range(max(repeats, 1)):
-        args = () if prepare is None else (prepare(), )
-        with Stopwatch(device) as watch:
-            result = run(*args)
-        times.append(watch.seconds)
-    return statistics.median(times), result
+def add_timing_arguments(parser: argparse.ArgumentParser, warmup: int = 2,
+                         repeats: int = 3, device: bool = True) -> None:
+    """``--warmup`` and ``--repeats`` of :func:`~.timing.time_test_step`,
+    and (``device``) ``--device`` and ``--threads``: the options every
+    timing tool shares."""
+    parser.add_argument(
+        '--warmup', type=int, default=warmup,
+        help=f'untimed runs before timing (default: {warmup})')
+    parser.add_argument(
+        '--repeats', type=int, default=repeats,
+        help=f'timed runs per input; the median counts (default: {repeats})')
+    if device:
+        add_device_arguments(parser)
 
 
-@torch.no_grad()
-def time_test_step(model: nn.Module,
-                   batches: Sequence[dict],
-                   warmup: int = 2,
-                   repeats: int = 3,
-                   device: str = 'cpu',
-                   run: Optional[Callable[[dict], list]] = None
-                   ) -> Tuple[float, list]:
-    """Milliseconds per image of ``model.test_step`` (or of ``run``, any
-    callable that takes a test batch as ``test_step`` does, e.g. an ONNX
-    pipeline).
-
-    ``warmup`` untimed runs (cycling over the batches), then per batch the
-    median of ``repeats`` timed runs on a deep copy of the batch
-    (:func:`median_seconds`), divided by its images; the mean over the
-    batches.
-
-    Returns:
-        tuple: ms per image and the last result of every batch.
-    """
-    run = model.test_step if run is None else run
-    for i in range(warmup):
-        run(copy.deepcopy(batches[i % len(batches)]))
-    per_image, results = [], []
-    for batch in batches:
-        seconds, result = median_seconds(
-            run, repeats, device, prepare=lambda: copy.deepcopy(batch))
-        per_image.append(seconds / max(len(batch['inputs']), 1))
-        results.append(result)
-    return 1000.0 * statistics.mean(per_image), results
+def add_device_arguments(parser: argparse.ArgumentParser,
+                         threads: bool = True) -> None:
+    """``--device`` (torch device, 'cpu' by default) and ``--threads``
+    (torch CPU threads, torch's choice by default)."""
+    parser.add_argument(
+        '--device', default='cpu',
+        help="torch device, e.g. 'cpu' or 'cuda:0' (default: cpu)")
+    if threads:
+        parser.add_argument(
+            '--threads', type=int, default=None,
+            help="torch CPU threads (default: torch's choice)")
 
 
-@torch.no_grad()
-def count_workload(model: nn.Module, batches: Sequence[dict]) -> float:
-    """Mean number of proposals per image that a model works on.
-
-    LOGO-CAP: the proposals refined, i.e. the batch dimension of the message
-    passing input, seen by a forward pre-hook on ``head.cmp`` (0 in the
-    modes without KAMs). Other bottom-up heads (DEKR): the instances
-    returned with pose NMS off (``test_cfg.nms_dist_thr=0``), i.e. what the
-    decoder finds. One untimed ``test_step`` per batch.
-    """
-    if not batches:
-        return 0.0
-    counts = []
-    if is_logocap(model):
-        seen = []
-
-        def record(module, args):
-            seen.append(int(args[0].shape[0]))
-
-        handle = model.head.cmp.register_forward_pre_hook(record)
-        try:
-            for batch in batches:
-                seen.clear()
-                model.test_step(copy.deepcopy(batch))
-                counts.append(sum(seen))
-        finally:
-            handle.remove()
-    else:
-        with test_options(model, nms_dist_thr=0):
-            for batch in batches:
-                results = model.test_step(copy.deepcopy(batch))
-                counts.append(sum(len(r.pred_instances) for r in results))
-    return statistics.mean(counts)
-
-
-class Timing(NamedTuple):
-    """What :func:`time_end_to_end` measures (means over the images)."""
-    ms_per_image: float
-    proposals: float  # worked on, see count_workload
-    instances: float  # poses returned
-
-
-def time_end_to_end(model: nn.Module,
-                    batches: Sequence[dict],
-                    warmup: int = 2,
-                    repeats: int = 3,
-                    device: str = 'cpu') -> Timing:
-    """:func:`time_test_step` and :func:`count_workload` of one model."""
-    ms, results = time_test_step(model, batches, warmup, repeats, device)
-    instances = statistics.mean(
-        sum(len(r.pred_instances) for r in result) for result in results)
-    return Timing(ms, count_workload(model, batches), instances)
-
-
-# --------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Column:
-    """A markdown table column: the row key it shows, its title and the
-    format of its values (``str.format`` syntax, e.g. ``'{:.1f}'``)."""
-    key: str
-    title: str
-    fmt: str = '{}'
-
-    def cell(self, row: Mapping[str, Any], missing: str = '-') -> str:
-        value = row.get(self.key)
-        if value is None:
-            return missing
-        return self.fmt.format(value)
-
-
-def proposals_word(num: int) -> str:
-    """'proposal' or 'proposals', for ``num`` of them."""
-    return 'proposal' if num == 1 else 'proposals'
-
-
-def markdown_table(columns: Sequence[Column],
-                   rows: Sequence[Mapping[str, Any]],
-                   missing: str = '-') -> str:
-    """A markdown table whose rows are mappings read by column key.
-
-    A key absent from a row (or None) prints as ``missing``; keys of a row
-    that no column names are left out.
-    """
-    lines = ['| ' + ' | '.join(c.title for c in columns) + ' |',
-             '|' + '|'.join('---' for _ in columns) + '|']
-    for row in rows:
-        lines.append('| ' + ' | '.join(c.cell(row, missing)
-                                       for c in columns) + ' |')
-    return '\n'.join(lines)
-
-
-def write_report(report: str, path: Optional[str]) -> None:
-    """Write a tool's report (plus a final newline) to ``path``, creating
-    its folder; nothing when ``path`` is empty."""
-    if path:
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        with open(path, 'w') as f:
-            f.write(report + '\n')
-
-
-def time_ratio_sentence(logocap_ms: float, dekr_ms: float,
-                        condition: str = '') -> str:
-    """The time ratio as a plain sentence: "LOGO-CAP takes 0.44x DEKR's time
-    per image." (``condition`` and a colon in front when given)."""
-    ratio = logocap_ms / dekr_ms
-    sentence = f"LOGO-CAP takes {ratio:.2f}x DEKR's time per image."
-    return f'{condition}: {sentence}' if condition else sentence
-
-
-def workload_note(proposals: Mapping[str, float], trained: Mapping[str, bool],
-                  forced: Optional[int] = None) -> str:
-    """What the two models worked on, and whether that was the same.
-
-    Args:
-        proposals (dict): mean proposals per image of ``'DEKR'`` (instances
-            decoded) and ``'LOGO-CAP'`` (proposals refined).
-        trained (dict): whether each model loaded a checkpoint.
-        forced (int, optional): the proposal count of the equal-work rows,
-            if they were timed.
-
-    Returns:
-        str: empty when both models are trained and worked on the same
-        number of proposals.
-    """
-    dekr, logocap = proposals['DEKR'], proposals['LOGO-CAP']
-    random = [k for k in ('DEKR', 'LOGO-CAP') if not trained[k]]
-    same = abs(dekr - logocap) < 0.05
-    if not random and same:
-        return ''
-    weights = ('random weights' if len(random) == 2 else
-               f'random {random[0]} weights' if random else 'trained weights')
-    note = (f'{weights}: DEKR finds {dekr:.1f} instances per image, LOGO-CAP '
-            f'refines {logocap:.1f} proposals; timings compare '
-            + ('equal numbers of proposals' if same else 'unequal work'))
-    if forced:
-        note += (f'. The "{forced} proposals forced" rows give both models '
-                 f'{forced} proposals per image')
-    return note + '.'
+def add_config_arguments(parser: argparse.ArgumentParser,
+                         seed: Optional[str] = None) -> None:
+    """``--cfg-options`` (MMEngine's key=value overrides of the config or
+    configs, applied last) and, when ``seed`` names what it seeds,
+    ``--seed``."""
+    from mmengine.config import DictAction
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='config overrides (key=value), applied to every config given')
+    if seed:
+        parser.add_argument('--seed', type=int, default=0,
+                            help=f'seed of {seed} (default: 0)')

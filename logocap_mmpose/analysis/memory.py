@@ -8,7 +8,7 @@ of memory allocated by torch is read as well.
 """
 import statistics
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List
 
 import torch
 

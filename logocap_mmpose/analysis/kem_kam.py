@@ -60,7 +60,7 @@ def kem_kam_stages(model: torch.nn.Module, batch: dict,
         model (nn.Module): a LOGO-CAP pose estimator (``model.head`` a
             ``LOGOCAPHead`` with its decoder), in eval mode.
         batch (dict): one image through the config's test pipeline, as
-            :func:`logocap_mmpose.utils.tooling.prepare_batches` (or
+            :func:`logocap_mmpose.analysis.prepare_batches` (or
             ``pseudo_collate``) gives it: ``inputs`` [(3, H, W) uint8] and
             ``data_samples`` [PoseDataSample]. Not modified.
         person (int): the proposal, 0 for the highest centre score.
