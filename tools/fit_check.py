@@ -23,7 +23,8 @@ Example (about 15 minutes on 2 CPU cores)::
 """
 
 
-from logocap_mmpose.analysis.fit import EXTRA_ROWS, MODES, run_fit_check
+from logocap_mmpose.analysis.fit import (EXTRA_ROWS, MODES, QUALITY_ROWS,
+                                         run_fit_check)
 from logocap_mmpose.analysis import parse_tool_args
 
 
@@ -52,11 +53,13 @@ def parse_args():
                         help='training epochs over the N images')
     parser.add_argument(
         '--modes', nargs='+', default=list(MODES) + list(EXTRA_ROWS),
-        choices=MODES + tuple(EXTRA_ROWS),
+        choices=MODES + tuple(EXTRA_ROWS) + tuple(QUALITY_ROWS),
         help='test_cfg.mode values to score; kams_only_top2 is kams_only '
         "with head.adaptation_cfg.kams_only_decode='top2', full_kam_product "
         "and full_kam_replace are full with test_cfg.kam_score='product' / "
-        "'replace' (pose scores from the KAMs)")
+        "'replace' (pose scores from the KAMs); full_quality and "
+        "full_quality_product are full with test_cfg.pose_score='quality' / "
+        "'product' (the learned score of a head with quality_cfg)")
     parser.add_argument('--work-dir', default='work_dirs/fit_check',
                         help='logs, the subset annotation file and the '
                         'final checkpoint go here')

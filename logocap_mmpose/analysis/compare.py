@@ -7,8 +7,9 @@ set with the same ``CocoMetric``, times inference on the same images and
 device with the same test settings (flip on for both, warm-up, median of
 repeats; see ``tools/benchmark_inference.py``; both tools share
 ``logocap_mmpose/analysis/inputs.py``) and counts parameters. It
-prints one markdown table (AP, AP50, AP75, APM, APL, AR, ms/image, the
-proposals and instances per image while timed, params)
+prints one markdown table (the pose score each model used, AP, AP50,
+AP75, APM, APL, AR, ms/image, the proposals and instances per image while
+timed, params)
 with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
 ``model.test_cfg.mode``) evaluated on the same LOGO-CAP weights.
 
@@ -17,7 +18,10 @@ with LOGO-CAP's own ablation rows: the center-offset baseline (and any other
 
 With both checkpoints given the configs need not match (each model is
 evaluated with the config it was released with; what differs is listed
-under the table). ``proposals/image``: LOGO-CAP's refined proposals, DEKR's
+under the table). DEKR is scored by MMPose's rescore net when its
+checkpoint carries the net's weights (:func:`use_dekr_rescoring`), by its
+heatmaps otherwise; LOGO-CAP by its ``test_cfg.pose_score``.
+``proposals/image``: LOGO-CAP's refined proposals, DEKR's
 instances decoded before pose NMS.
 """
 import copy
@@ -165,8 +169,44 @@ def _dir(key: str) -> str:
     return key.lower().replace('-', '')
 
 
+#: MMPose's DEKR rescore net (``DEKRHead.rescore_cfg``) per keypoint
+#: count, without its pretrained-weights download: the weights must come
+#: with the checkpoint
+RESCORE_CFGS = {17: dict(in_channels=74, norm_indexes=(5, 6)),
+                14: dict(in_channels=59, norm_indexes=(0, 1))}
+
+
+def checkpoint_keys(path: str) -> List[str]:
+    """The state-dict keys of a checkpoint file."""
+    ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    return list(ckpt.get('state_dict', ckpt))
+
+
+def use_dekr_rescoring(cfg, keys) -> str:
+    """Score a DEKR config with MMPose's rescore net when the checkpoint's
+    state-dict ``keys`` carry its weights (``head.rescore_net.*``); return
+    the score the table names."""
+    if not any(k.startswith('head.rescore_net.') for k in keys):
+        return 'heatmap (no rescore net in the checkpoint)'
+    num_keypoints = cfg.model.head.get('num_keypoints', 17)
+    cfg.model.head.rescore_cfg = dict(RESCORE_CFGS[num_keypoints])
+    return 'rescore net (from the checkpoint)'
+
+
+def logocap_score(cfg) -> str:
+    """The pose score a LOGO-CAP config tests with
+    (``test_cfg.pose_score``, and ``kam_score`` when set)."""
+    test_cfg = cfg.model.get('test_cfg', {})
+    score = test_cfg.get('pose_score', 'heatmap')
+    score = {'heatmap': 'heatmap x centre',
+             'quality': 'learned quality',
+             'product': 'heatmap x centre x learned quality'}.get(score, score)
+    kam = test_cfg.get('kam_score')
+    return score + (f', kam_score={kam}' if kam else '')
+
+
 #: the result table: one row per model / ablation mode, keyed as below
-RESULT_COLUMNS = ([Column('label', 'model')] +
+RESULT_COLUMNS = ([Column('label', 'model'), Column('score', 'pose score')] +
                   [Column(name, name, '{:.1f}') for name, _ in METRICS] +
                   [Column('ms', 'ms/image', '{:.1f}'),
                    Column('proposals', 'proposals/image', '{:.1f}'),
@@ -298,6 +338,9 @@ def run_comparison(args) -> str:
             ckpts[key] = train(cfg, osp.join(work_dir, _dir(key)),
                                args.epochs)
     budgets = budget_notes(ckpts)
+    scores = {'DEKR': use_dekr_rescoring(cfgs['DEKR'],
+                                         checkpoint_keys(ckpts['DEKR'])),
+              'LOGO-CAP': logocap_score(cfgs['LOGO-CAP'])}
 
     # evaluation: same val set, same CocoMetric
     metrics = {}
@@ -316,8 +359,8 @@ def run_comparison(args) -> str:
     for key in ['DEKR', 'LOGO-CAP'] + list(modes):
         label = LABELS.get(key, 'LOGO-CAP ablation: mode={}').format(
             short_name(paths[key]) if key in paths else key)
-        rows.append(dict(label=label, **metric_cells(metrics[key]),
-                         **timed[key]))
+        rows.append(dict(label=label, score=scores.get(key, scores[
+            'LOGO-CAP']), **metric_cells(metrics[key]), **timed[key]))
 
     val_ds = cfgs['LOGO-CAP'].test_dataloader.dataset
     budget = (f'{args.epochs} epochs each' if args.epochs is not None else

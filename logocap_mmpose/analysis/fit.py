@@ -1,6 +1,7 @@
 """The ablation fit (``tools/fit_check.py``, whose docstring says what it
 measures): a config trained on a few images with augmentation off, then
-every ``test_cfg.mode`` (and the :data:`EXTRA_ROWS`) scored on them.
+every ``test_cfg.mode`` (and the :data:`EXTRA_ROWS`; the
+:data:`QUALITY_ROWS` for a head with ``quality_cfg``) scored on them.
 
 :func:`subset_annotations` picks the images, :func:`fit_config` sets the
 fit, :class:`GateRecorder` keeps the OKS gate ratio, :func:`fit_table`
@@ -21,11 +22,16 @@ from . import (Column, Stopwatch, labelled_image_ids, load_config,
                markdown_table, write_coco_subset, write_report)
 
 # extra rows: row name -> (test mode, kams_only_decode or None for the
-# config's, test_cfg.kam_score)
+# config's, test_cfg.kam_score, test_cfg.pose_score)
 EXTRA_ROWS = {
-    'kams_only_top2': ('kams_only', 'top2', None),
-    'full_kam_product': ('full', None, 'product'),
-    'full_kam_replace': ('full', None, 'replace'),
+    'kams_only_top2': ('kams_only', 'top2', None, 'heatmap'),
+    'full_kam_product': ('full', None, 'product', 'heatmap'),
+    'full_kam_replace': ('full', None, 'replace', 'heatmap'),
+}
+# rows of a head with the learned pose-quality score (quality_cfg)
+QUALITY_ROWS = {
+    'full_quality': ('full', None, None, 'quality'),
+    'full_quality_product': ('full', None, None, 'product'),
 }
 METRICS = [('AP', 'coco/AP'), ('AP50', 'coco/AP .5'),
            ('AP75', 'coco/AP .75'), ('AR', 'coco/AR')]
@@ -159,8 +165,10 @@ def run_fit_check(args) -> str:
     test_cfg, head = runner.model.test_cfg, runner.model.head
     default_decode = head.kams_only_decode
     for row in args.modes:
-        mode, decode, kam_score = EXTRA_ROWS.get(row, (row, None, None))
-        test_cfg.update(mode=mode, kam_score=kam_score)
+        mode, decode, kam_score, pose_score = {
+            **EXTRA_ROWS, **QUALITY_ROWS
+        }.get(row, (row, None, None, 'heatmap'))
+        test_cfg.update(mode=mode, kam_score=kam_score, pose_score=pose_score)
         head.kams_only_decode = decode or default_decode
         rows[row] = runner.test()
     table = fit_table(rows, recorder.last_epoch_mean(), args,

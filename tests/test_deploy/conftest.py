@@ -47,6 +47,18 @@ def seeded_cpu_model():
     return net.eval()
 
 
+def add_quality_head(model, seed: int = 3):
+    """Give ``model``'s head a quality head (``quality_cfg``, random
+    weights from ``seed``), so that ``test_cfg.pose_score`` can be set."""
+    from logocap_mmpose.models.heads.head_config import quality_settings
+    from logocap_mmpose.models.quality import build_quality_head
+    head = model.head
+    head.quality_cfg = quality_settings(dict(hidden=16, seed=seed))
+    head.quality = build_quality_head(head.quality_cfg, head.num_keypoints,
+                                      head.cmp.layers[-1].in_channels)
+    return model
+
+
 @pytest.fixture(scope='session')
 def seeded_model():
     """:func:`seeded_cpu_model`, one for the session."""

@@ -30,7 +30,8 @@ import torch
 from logocap_mmpose.analysis import test_options as with_test_cfg
 
 from tests.conftest import REPO
-from tests.test_deploy.conftest import require_onnx, seeded_cpu_model
+from tests.test_deploy.conftest import (
+    add_quality_head, require_onnx, seeded_cpu_model)
 
 pytestmark = pytest.mark.float_bound
 
@@ -63,6 +64,7 @@ OTHER_VALUES = dict(
     max_proposals=3,
     nms_before_refine=True,
     kam_score='product',
+    pose_score='quality',
     output_heatmaps=True,
     nms_dist_thr=0.0,
     nms_joints_thr=2,
@@ -117,10 +119,10 @@ def test_every_key_has_a_decision_and_a_value():
 
 @pytest.fixture(scope='module')
 def models():
-    """A seeded model and an unfused copy of it (for
+    """A seeded model with a quality head and an unfused copy of it (for
     ``fuse_conv_bn=False``: the first prediction folds the BatchNorms of
     the other one)."""
-    model = seeded_cpu_model()
+    model = add_quality_head(seeded_cpu_model())  # pose_score can be set
     return dict(model=model, unfused=copy.deepcopy(model))
 
 

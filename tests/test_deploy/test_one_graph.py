@@ -22,7 +22,8 @@ import torch
 from logocap_mmpose.analysis import test_options as with_test_cfg
 
 from tests.conftest import require_shared
-from tests.test_deploy.conftest import require_onnx, seeded_cpu_model
+from tests.test_deploy.conftest import (add_quality_head, require_onnx,
+                                        seeded_cpu_model)
 
 pytestmark = pytest.mark.float_bound
 
@@ -233,13 +234,7 @@ def test_the_graph_carries_the_learned_quality(onnx_dir):
     """A model with a quality head (random weights) and
     ``pose_score='quality'``: the graph gives ``test_step``'s poses, scored
     by their predicted OKS, and returns that OKS as ``pose_quality``."""
-    from logocap_mmpose.models.heads.head_config import quality_settings
-    from logocap_mmpose.models.quality import build_quality_head
-    model = seeded_cpu_model()
-    head = model.head
-    head.quality_cfg = quality_settings(dict(hidden=16, seed=3))
-    head.quality = build_quality_head(head.quality_cfg, head.num_keypoints,
-                                      head.cmp.layers[-1].in_channels)
+    model = add_quality_head(seeded_cpu_model())
     shapes = [(256, 320), (256, 320)]
     with with_test_cfg(model, pose_score='quality'), torch.no_grad():
         expected = by_score(model.test_step(synthetic_batch(model, shapes,

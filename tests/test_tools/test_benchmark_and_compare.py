@@ -514,9 +514,9 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     table = out_file.read_text()
     assert table.strip() in out
     lines = table.splitlines()
-    assert lines[0] == ('| model | AP | AP50 | AP75 | APM | APL | AR | '
-                        'ms/image | proposals/image | instances/image | '
-                        'params (M) |')
+    assert lines[0] == ('| model | pose score | AP | AP50 | AP75 | APM | '
+                        'APL | AR | ms/image | proposals/image | '
+                        'instances/image | params (M) |')
     rows = [line for line in lines[2:] if line.startswith('| ')]
     assert len(rows) == 3
     assert rows[0].startswith('| DEKR (')
@@ -524,9 +524,12 @@ def test_compare_with_dekr_end_to_end(tmp_path):
     assert rows[2].startswith('| LOGO-CAP ablation: center-offset baseline')
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert len(cells) == 11
-        for cell in cells[1:]:
+        assert len(cells) == 12
+        for cell in cells[2:]:
             float(cell)  # every metric, time and size was measured
+    # a DEKR trained here has no rescore net: the table says so
+    assert 'no rescore net in the checkpoint' in rows[0]
+    assert rows[1].split('|')[2].strip() == 'heatmap x centre'
     # the ablation row uses the same weights as the full model
     assert rows[1].split('|')[-2] == rows[2].split('|')[-2]
     assert '4 images' in table
@@ -609,3 +612,26 @@ def test_benchmark_inference_end_to_end(tmp_path):
     assert '| exported / PyTorch |' in report
     for way in ('two graphs', 'one graph', 'one graph, OpenVINO f32'):
         assert f"| the model's own proposals | {way} |" in report
+
+
+def test_dekr_is_rescored_only_with_the_nets_weights():
+    """MMPose's rescore net scores DEKR when the checkpoint carries its
+    weights (``head.rescore_net.*``), with MMPose's COCO or CrowdPose net
+    shape and no download; the table names the score either way."""
+    from logocap_mmpose.analysis.compare import (logocap_score,
+                                                 use_dekr_rescoring)
+    cfg = analysis.load_config(CPU_PAIR[1])
+    assert cfg.model.head.rescore_cfg is None
+    said = use_dekr_rescoring(cfg, ['head.heatmap_head.0.weight'])
+    assert 'no rescore net' in said and cfg.model.head.rescore_cfg is None
+    said = use_dekr_rescoring(cfg, ['head.rescore_net.l1.weight'])
+    assert said == 'rescore net (from the checkpoint)'
+    assert cfg.model.head.rescore_cfg == dict(in_channels=74,
+                                              norm_indexes=(5, 6))
+    model = analysis.build_model(cfg, None, 'cpu')
+    assert model.head.rescore_net is not None
+    logocap = analysis.load_config(CPU_PAIR[0])
+    assert logocap_score(logocap) == 'heatmap x centre'
+    logocap.model.test_cfg.update(pose_score='product', kam_score='product')
+    assert logocap_score(logocap) == ('heatmap x centre x learned quality, '
+                                      'kam_score=product')

@@ -87,17 +87,18 @@ def test_released_layouts_side_by_side(tmp_path):
         '--ablation-modes', '--time-images', '1', '--warmup', '0',
         '--repeats', '1'])
     lines = table.splitlines()
-    assert lines[0] == ('| model | AP | AP50 | AP75 | APM | APL | AR | '
-                        'ms/image | proposals/image | instances/image | '
-                        'params (M) |')
+    assert lines[0] == ('| model | pose score | AP | AP50 | AP75 | APM | '
+                        'APL | AR | ms/image | proposals/image | '
+                        'instances/image | params (M) |')
     rows = [ln for ln in lines if ln.startswith('| ')][1:]
     assert rows[0].startswith(
-        '| DEKR (dekr_hrnet-w32_8xb10-140e_coco-512x512) |')
+        '| DEKR (dekr_hrnet-w32_8xb10-140e_coco-512x512) | rescore net '
+        '(from the checkpoint) |')
     assert rows[1].startswith(
         '| LOGO-CAP, full (logocap_hrnet-w32_official_coco-512x512) |')
     for row in rows:
         cells = [c.strip() for c in row.strip('|').split('|')]
-        assert cells[1] != '-' and float(cells[7]) > 0  # AP, ms/image
+        assert cells[2] != '-' and float(cells[8]) > 0  # AP, ms/image
     assert 'Val set: ' in table and '2 images' in table
     assert 'Released weights, each with its own config: configs differ' \
         in table
