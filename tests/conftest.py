@@ -1,5 +1,7 @@
 """Shared test helpers: the ../shared data location, MMPose's scope, the
-import of a tool by path and the CPU configs' former random backbone."""
+import of a tool by path, the runnable configs, the options pointing a config
+at a COCO-layout folder and the CPU configs' former random backbone."""
+import glob
 import importlib.util
 import os
 import os.path as osp
@@ -15,6 +17,11 @@ from tests import float_audit
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.join(osp.dirname(REPO), 'shared', 'data')
 COCO_MINI = osp.join(SHARED_DATA, 'coco-mini')
+CONFIG_DIR = osp.join(REPO, 'configs', 'logocap')
+# runnable configs; _base_/ holds the shared, not runnable, parts
+RUNNABLE_CONFIGS = sorted(
+    p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
+    if '_base_' not in osp.relpath(p, CONFIG_DIR).split(os.sep))
 
 init_default_scope('mmpose')
 
@@ -38,6 +45,18 @@ def load_tool(name: str, prefix: str = 'logocap_tools'):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def coco_root_options(root: str = COCO_MINI) -> list:
+    """``--cfg-options`` pointing a COCO config's datasets and evaluators
+    at the COCO-layout folder ``root`` (its val annotations evaluated)."""
+    root = root.rstrip('/') + '/'
+    ann = root + 'annotations/person_keypoints_val2017.json'
+    return [f'{split}_dataloader.dataset.data_root={root}'
+            for split in ('train', 'val', 'test')] + [
+                f'val_evaluator.ann_file={ann}',
+                f'test_evaluator.ann_file={ann}'
+            ]
 
 
 def require_shared(*parts: str) -> str:

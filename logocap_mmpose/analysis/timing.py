@@ -2,7 +2,11 @@
 repeats of the wall time per image, device work included.
 
 - :class:`Stopwatch` times a block; :func:`median_seconds` is the loop that
-  every benchmark runs (the codec, the model, an exported graph, a video);
+  every benchmark runs (the codec, the model, an exported graph, a video).
+  Two measurements need another shape of loop and still time with
+  :class:`Stopwatch`: the profiled runs of the stage breakdown (inside one
+  profiler, ``benchmark.profile_stages``) and the variants timed in turns
+  of the speed-change table (``benchmark.interleaved_ms``);
 - :func:`time_test_step` times ``model.test_step`` (or any callable that
   takes a batch) per image, :func:`count_workload` counts the proposals
   worked on, and :func:`time_end_to_end` returns both as a :class:`Timing`;
@@ -53,11 +57,13 @@ class Stopwatch:
 
 def median_seconds(run: Callable[[Any], Any], repeats: int,
                    device: str = 'cpu',
-                   prepare: Optional[Callable[[], Any]] = None
-                   ) -> Tuple[float, Any]:
+                   prepare: Optional[Callable[[], Any]] = None,
+                   warmup: int = 0) -> Tuple[float, Any]:
     """Median wall time (:class:`Stopwatch`) of ``repeats`` calls of
     ``run(prepare())`` (``run()`` without ``prepare``; ``prepare`` is not
-    timed), and the last call's result."""
+    timed) after ``warmup`` untimed calls, and the last call's result."""
+    for _ in range(max(0, warmup)):
+        run(*(() if prepare is None else (prepare(), )))
     times, result = [], None
     for _ in range(max(repeats, 1)):
         args = () if prepare is None else (prepare(), )

@@ -11,7 +11,6 @@ and :func:`run_video_benchmark` writes the report.
 import argparse
 import glob
 import os.path as osp
-import statistics
 import tempfile
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -19,8 +18,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from . import (Column, Stopwatch, load_config, markdown_table, short_name,
-               write_report)
+from . import (Column, load_config, markdown_table, median_seconds,
+               short_name, write_report)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_IMG_DIR = osp.join(osp.dirname(REPO), 'shared', 'data', 'coco-mini',
@@ -156,20 +155,20 @@ def time_video(inferencer, video: str, batch_size: int, device: str,
         dict: ``seconds``, ``frames``, ``steps`` (model steps per run),
         ``poses`` (mean per frame).
     """
-    for _ in range(max(0, warmup)):
-        for _ in inferencer(video, batch_size=batch_size):
-            pass
     model = inferencer.inferencer.model
-    times, counts, poses, steps = [], 0, 0, []
-    for _ in range(max(1, repeats)):
+
+    def run() -> Tuple[int, int, int]:
         counts, poses = 0, 0
-        with counted_steps(model) as steps, Stopwatch(device) as watch:
+        with counted_steps(model) as steps:
             for result in inferencer(video, batch_size=batch_size):
                 counts += len(result['predictions'])
                 poses += sum(len(p) for p in result['predictions'])
-        times.append(watch.seconds)
-    return dict(seconds=statistics.median(times), frames=counts,
-                steps=len(steps), poses=poses / max(counts, 1))
+        return counts, poses, len(steps)
+
+    seconds, (counts, poses, steps) = median_seconds(
+        run, max(1, repeats), device, warmup=warmup)
+    return dict(seconds=seconds, frames=counts, steps=steps,
+                poses=poses / max(counts, 1))
 
 
 def benchmark(args: argparse.Namespace, video: str) -> List[dict]:

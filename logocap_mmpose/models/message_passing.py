@@ -54,6 +54,7 @@ class ConvMessagePassing(nn.Module):
         if norm_cfg is None:
             norm_cfg = dict(type='AttentiveNorm', num_mixtures=20)
         c1, c2, c3 = channels
+        self.hidden_channels = c3  # before the 1x1 output conv
         self.layers = nn.Sequential(
             nn.Conv2d(in_channels, c1, 3, padding=1, bias=False),
             nn.BatchNorm2d(c1), nn.ReLU(inplace=True),

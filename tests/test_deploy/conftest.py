@@ -55,7 +55,7 @@ def add_quality_head(model, seed: int = 3):
     head = model.head
     head.quality_cfg = quality_settings(dict(hidden=16, seed=seed))
     head.quality = build_quality_head(head.quality_cfg, head.num_keypoints,
-                                      head.cmp.layers[-1].in_channels)
+                                      head.cmp.hidden_channels)
     return model
 
 

@@ -11,7 +11,6 @@ images and iterations each:
 writing predictions JSON and a visualization. They run as subprocesses of
 the virtual environment's Python / ``mim``, in a temporary work_dir.
 """
-import glob
 import json
 import os
 import os.path as osp
@@ -21,6 +20,8 @@ import sys
 
 import pytest
 
+from tests.conftest import RUNNABLE_CONFIGS, coco_root_options
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.normpath(osp.join(ROOT, '..', 'shared', 'data'))
 COCO_MINI = osp.join(DATA, 'coco-mini')
@@ -28,10 +29,7 @@ OCHUMAN_TESTS = osp.join(DATA, 'mmpose-tests', 'ochuman')
 CONFIG_DIR = osp.join(ROOT, 'configs', 'logocap')
 CPU_CONFIG = osp.join(CONFIG_DIR, 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
-# runnable configs; _base_/ holds the shared, not runnable, parts
-ALL_CONFIGS = sorted(
-    p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
-    if '_base_' not in osp.relpath(p, CONFIG_DIR).split(os.sep))
+ALL_CONFIGS = RUNNABLE_CONFIGS
 
 needs_data = pytest.mark.skipif(
     not osp.isdir(COCO_MINI),
@@ -45,15 +43,7 @@ MIM = osp.join(BIN, 'mim')
 
 def coco_options(root: str = COCO_MINI) -> list:
     """``--cfg-options`` pointing a COCO config at ``root``."""
-    root = root.rstrip('/') + '/'
-    val_ann = root + 'annotations/person_keypoints_val2017.json'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={val_ann}',
-        f'test_evaluator.ann_file={val_ann}',
-    ]
+    return coco_root_options(root)
 
 
 # a few images, a few iterations, no worker processes

@@ -36,7 +36,8 @@ from logocap_mmpose.utils import dist_compat
 from mmpose.registry import DATASETS, MODELS
 from mmpose.structures import PoseDataSample
 
-from tests.conftest import (COCO_FLIP, COCO_SIGMAS, REPO,
+from tests.test_integration.test_head_coco_mini import build_head
+from tests.conftest import (COCO_FLIP, COCO_SIGMAS, REPO, coco_root_options,
                             legacy_random_backbone, require_shared)
 
 CPU_CONFIG = osp.join(REPO, 'configs', 'logocap', 'coco',
@@ -47,20 +48,9 @@ C_IN = 16
 
 
 def small_head(**kw):
-    cfg = dict(type='LOGOCAPHead', in_channels=C_IN,
-               keypoint_sigmas=COCO_SIGMAS,
-               branch_cfg=dict(heatmap_channels=8, offset_channels=16,
-                               embedding_channels=8),
-               cmp_cfg=dict(channels=(32, 16, 16),
-                            norm_cfg=dict(type='AttentiveNorm',
-                                          num_mixtures=4)),
-               kem_cfg=dict(global_size=33),
-               decoder=dict(type='LOGOCAPLabel', input_size=(256, 256),
-                            heatmap_size=(64, 64), decode_max_instances=10))
-    cfg.update(kw)
-    head = MODELS.build(cfg)
-    head.init_weights()
-    return head
+    """The coco-mini head tests' small head (its codec keeps 10 proposals
+    at 256x256)."""
+    return build_head(**kw)
 
 
 def enliven(head, seed=3, std=0.2):
@@ -84,13 +74,7 @@ def run(cmd, env=None, timeout=600):
 
 
 def data_options(root):
-    root = root.rstrip('/') + '/'
-    ann = root + 'annotations/person_keypoints_val2017.json'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}',
+    return coco_root_options(root) + [
         'test_dataloader.dataset.indices=2', 'test_dataloader.num_workers=0',
         'test_dataloader.persistent_workers=False'
     ]

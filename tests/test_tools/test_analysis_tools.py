@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from tests.conftest import require_shared
+from tests.conftest import coco_root_options, require_shared
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CPU_CONFIG = osp.join(ROOT, 'configs', 'logocap', 'coco',
@@ -39,14 +39,7 @@ def run(cmd, cwd) -> subprocess.CompletedProcess:
 def train_options(root: str) -> list:
     """``--cfg-options`` for a three-iteration run on coco-mini, without
     validation, checkpoints or worker processes."""
-    root = root.rstrip('/') + '/'
-    ann = root + 'annotations/person_keypoints_val2017.json'
-    return [
-        f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}',
-        f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={ann}',
-        f'test_evaluator.ann_file={ann}',
+    return coco_root_options(root) + [
         'train_cfg.max_epochs=1',
         'train_cfg.val_begin=2',  # no validation at the end of epoch 1
         'train_dataloader.batch_size=2',

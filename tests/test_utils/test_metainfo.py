@@ -26,16 +26,13 @@ from mmengine.config import Config
 
 from logocap_mmpose.models.heads.logocap_head import (LOGOCAPHead,
                                                       resolve_metainfo_file)
-from tests.conftest import require_shared
+from tests.conftest import RUNNABLE_CONFIGS, require_shared
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(ROOT, 'configs', 'logocap')
 CPU_CONFIG = osp.join(CONFIG_DIR, 'coco',
                       'logocap_effnetlite0_1xb8-40e_coco-256x256.py')
-# runnable configs (``_base_/`` holds shared parts that are not)
-ALL_CONFIGS = sorted(
-    p for p in glob.glob(osp.join(CONFIG_DIR, '**', '*.py'), recursive=True)
-    if '_base_' not in osp.relpath(p, CONFIG_DIR).split(os.sep))
+ALL_CONFIGS = RUNNABLE_CONFIGS
 OCHUMAN_CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, 'ochuman', '*.py')))
 MMPOSE_DIR = osp.dirname(mmpose.__file__)
 PACKAGED_DATASETS = osp.join(MMPOSE_DIR, '.mim', 'configs', '_base_',

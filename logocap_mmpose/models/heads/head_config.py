@@ -59,10 +59,11 @@ CMP_CFG = dict(
 ADAPTATION_CFG = dict(
     impl='fft', top2_lambda=0.75, kams_only_decode='argmax')
 # the quality head (models/quality.py), off unless quality_cfg is given:
-# its inputs, hidden width, whether its features carry no gradient, the
-# seed of its own initialisation, and its loss
+# its inputs (all three groups: chosen on the fit benchmark,
+# docs/measurements.md), hidden width, whether its features carry no
+# gradient, the seed of its own initialisation, and its loss
 QUALITY_CFG = dict(
-    inputs=('scores', 'kam_stats'),
+    inputs=('scores', 'kam_stats', 'cmp_pool'),
     hidden=64,
     detach=True,
     seed=0,
