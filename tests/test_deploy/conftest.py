@@ -36,6 +36,7 @@ def seeded_cpu_model():
     """A new CPU-config model in eval mode: seeded random weights, large
     head weights and a positive heatmap bias (many clear centre peaks)."""
     from mmpose.apis import init_model
+    torch.manual_seed(0)  # the same weights whatever ran before
     net = init_model(cpu_config(), None, device='cpu')
     legacy_random_backbone(net)
     torch.manual_seed(3)

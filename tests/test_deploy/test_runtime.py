@@ -88,7 +88,6 @@ def test_resizes_it_cannot_replay_are_refused():
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    torch.manual_seed(0)  # the backbone's draw, whatever ran before
     model = seeded_cpu_model()
     path = str(tmp_path_factory.mktemp('runtime') / 'whole.onnx')
     export_one_graph(model, path, (256, 320),
