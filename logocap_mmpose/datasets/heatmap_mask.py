@@ -4,8 +4,8 @@ The heatmap loss ignores the regions of persons it cannot learn from: crowd
 regions and persons with no labelled keypoint. COCO stores a person's region
 as polygons and a crowd region as run-length encoding (RLE).
 :class:`LOGOCAPGetHeatmapMask` differs from MMPose 1.3.2's
-``BottomupGetHeatmapMask`` in two ways, both measured on the two images of
-the parity fixture (48 x 48 maps):
+``BottomupGetHeatmapMask`` in two ways, both visible on the two images of
+the parity fixture (48 x 48 maps; ``tests/test_parity`` checks the mask):
 
 - it decodes RLE regions; MMPose's transform skips them, so crowd regions
   stay in the loss (image 0 of the fixture: 13 ignored cells instead of the
