@@ -102,8 +102,7 @@ class PosesFromMaps(nn.Module):
         self.settings = dict(settings)
         self.refinement = RefinementNetwork(head, settings['mode'])
         self.decoder = head.decoder
-        # what models.quality.predicted_quality reads of a head
-        self.quality, self.quality_cfg = head.quality, head.quality_cfg
+        self.quality = head.quality
 
     def max_people(self, map_shape: Tuple[int, int]) -> int:
         """M, the poses per image the graph returns, for (h, w) maps."""
@@ -137,7 +136,7 @@ class PosesFromMaps(nn.Module):
             refinement.mode, refinement.geometry, cmp,
             heatmaps[:, :refinement.num_keypoints], embedding,
             initial.index_select(1, head_rows))
-        quality = predicted_quality(self, scores,
+        quality = predicted_quality(self.quality, scores,
                                     center_scores.index_select(1, head_rows),
                                     kams, cmp)
         scores = kam_pose_scores(scores, kams, cfg['kam_score'])

@@ -42,8 +42,8 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from logocap_runtime import graph_metadata
-from logocap_runtime import make_session  # noqa: F401 (re-exported)
+# make_session is re-exported for the deploy package
+from logocap_runtime import graph_metadata, make_session  # noqa: F401
 
 from ..models.refinement import check_mode, refine
 from ._imports import import_optional

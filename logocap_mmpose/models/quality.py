@@ -90,10 +90,14 @@ class PoseQualityHead(nn.Module):
     Args:
         in_features (int): D.
         hidden (int): width of its two hidden layers.
+        inputs (Sequence[str]): the feature groups it reads
+            (:data:`QUALITY_INPUTS`).
     """
 
-    def __init__(self, in_features: int, hidden: int = 64):
+    def __init__(self, in_features: int, hidden: int = 64,
+                 inputs: Sequence[str] = QUALITY_INPUTS):
         super().__init__()
+        self.inputs = tuple(inputs)
         self.mlp = nn.Sequential(
             nn.Linear(in_features, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
@@ -118,15 +122,16 @@ def build_quality_head(quality_cfg: dict, num_keypoints: int,
         torch.default_generator.manual_seed(quality_cfg['seed'])
         return PoseQualityHead(
             feature_size(inputs, num_keypoints, cmp_channels),
-            quality_cfg['hidden'])
+            quality_cfg['hidden'], inputs)
 
 
-def predicted_quality(head, scores: Tensor, center_scores: Tensor,
-                      kams: Optional[Tensor], cmp) -> Optional[Tensor]:
-    """The predicted OKS (B, N) of a head's refined poses.
+def predicted_quality(quality: Optional[PoseQualityHead], scores: Tensor,
+                      center_scores: Tensor, kams: Optional[Tensor],
+                      cmp) -> Optional[Tensor]:
+    """The predicted OKS (B, N) of refined poses.
 
     Args:
-        head (LOGOCAPHead): its ``quality`` head and ``quality_cfg``.
+        quality (PoseQualityHead, optional): a head's ``quality``.
         scores (Tensor): (B, N, K) the refinement's keypoint scores.
         center_scores (Tensor): (B, N).
         kams (Tensor, optional): (B, N, K, S, S) clamped KAMs.
@@ -136,12 +141,12 @@ def predicted_quality(head, scores: Tensor, center_scores: Tensor,
         Tensor | None: None without a quality head or without the
         features it reads (a mode without KAMs or CMP).
     """
-    inputs = () if head.quality is None else head.quality_cfg['inputs']
+    inputs = () if quality is None else quality.inputs
     pooled = getattr(cmp, 'pooled', None)
     if not inputs or ('kam_stats' in inputs and kams is None) or (
             'cmp_pool' in inputs and pooled is None):
         return None
-    return head.quality(
+    return quality(
         quality_features(inputs, scores, center_scores, kams, pooled))
 
 

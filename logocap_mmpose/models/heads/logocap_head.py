@@ -146,7 +146,7 @@ class LOGOCAPHead(BaseHead):
         self.decoder = KEYPOINT_CODECS.build(decoder) if decoder else None
         self.quality_cfg = quality_settings(quality_cfg)
         self.quality = None if self.quality_cfg is None else \
-            build_quality_head(self.quality_cfg, K, cmp['channels'][-1])
+            build_quality_head(self.quality_cfg, K, self.cmp.hidden_channels)
         if self.quality is not None:
             self.quality_loss = MODELS.build(self.quality_cfg['loss'])
 
@@ -311,8 +311,8 @@ class LOGOCAPHead(BaseHead):
         else:
             (keypoints, scores), kams = refine_fn(heatmaps, embedding,
                                                   initial), None
-        quality = predicted_quality(self, scores, center_scores, kams, cmp) \
-            if pose_score != 'heatmap' else None
+        quality = None if pose_score == 'heatmap' else predicted_quality(
+            self.quality, scores, center_scores, kams, cmp)
         scores = kam_pose_scores(scores, kams, test_cfg.get('kam_score'))
         scores = scored_by(pose_score, scores * center_scores[..., None],
                            quality)

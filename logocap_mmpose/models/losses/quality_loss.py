@@ -9,7 +9,7 @@ from torch import Tensor
 
 from mmpose.registry import MODELS
 from .. import refinement
-from ..quality import PooledCMP, quality_features
+from ..quality import PooledCMP, predicted_quality
 from .oks_kernel_loss import pose_oks
 
 
@@ -70,14 +70,13 @@ def quality_loss(head, heatmaps: Tensor, embedding: Tensor, initial: Tensor,
             keypoints, scores, kams = refinement.refine(
                 'full', head.geometry, cmp, heatmaps[:, :K], embedding,
                 initial)
-            features = quality_features(cfg['inputs'], scores, center_scores,
-                                        kams, cmp.pooled)
     finally:
         head.cmp.train(was_training)
     with torch.no_grad():
         target = pose_oks(keypoints.detach(), gt_keypoints, gt_visible,
                           gt_areas, head.sigmas)
-    predicted = head.quality(features)
+    predicted = predicted_quality(head.quality, scores, center_scores, kams,
+                                  cmp)
     return dict(
         loss_quality=head.quality_loss(predicted.flatten(), target.flatten()),
         quality_target_mean=target.mean())
